@@ -1,0 +1,1 @@
+"""The `alertlab` web service (FastAPI behind the hub): the alert data API."""

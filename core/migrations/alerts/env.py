@@ -1,0 +1,3 @@
+from alertlab.core.migrations.runner import run
+
+run()

@@ -1,0 +1,1 @@
+"""Jupyter server extensions that AlertLab adds to every user server."""

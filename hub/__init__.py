@@ -1,0 +1,1 @@
+"""JupyterHub configuration: authenticator, spawner, services and groups."""

@@ -1,0 +1,1 @@
+"""Ingest: alerts from Kafka or Avro files into the alert database, with features, watchlists, areas, filters and match events."""

@@ -1,0 +1,1 @@
+"""The AlertLab kernelspec."""

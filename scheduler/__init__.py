@@ -1,0 +1,1 @@
+"""The scheduler service: papermill runs on cron or when alerts match."""

@@ -1,0 +1,1 @@
+"""ipywidgets for exploring alerts in notebooks and dashboards."""
