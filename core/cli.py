@@ -19,6 +19,7 @@ from alertlab.core.errors import AlertLabError
 COMMAND_MODULES = [
     "alertlab.core.cli",
     "alertlab.core.demo",
+    "alertlab.ingest.cli",
 ]
 
 

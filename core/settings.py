@@ -46,6 +46,13 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _min_password(raw: str) -> int:
+    value = int(raw)
+    if value < 8:
+        raise ValueError("must be at least 8")
+    return value
+
+
 SETTINGS: dict[str, Setting] = {
     s.env: s
     for s in [
@@ -68,6 +75,44 @@ SETTINGS: dict[str, Setting] = {
         Setting("ALERTLAB_KAFKA_HEAP", "512m", "Maximum Java heap of the private Kafka broker."),
         Setting("ALERTLAB_SERVICE_TIMEOUT", "120", "Seconds to wait for MariaDB or Kafka to answer after starting.",
                 float),
+        Setting("ALERTLAB_SCHEMA_REGISTRY", "",
+                "URL of a Confluent-compatible schema registry for LSST wire-format messages. Empty: the schemas "
+                "shipped in ingest/schemas (id = major*100 + minor)."),
+        Setting("ALERTLAB_MATCHES_TOPIC", "alertlab.matches",
+                "Kafka topic of match events (filter matches, watchlist and area hits, annotations)."),
+        Setting("ALERTLAB_DEADLETTER_TOPIC", "alertlab.deadletter",
+                "Kafka topic receiving messages the ingest could not read, with the reason in a header."),
+        Setting("ALERTLAB_ANNOTATIONS_TOPIC", "annotations",
+                "Kafka topic on which annotators push annotations (JSON); the ingest stores them."),
+        Setting("ALERTLAB_INGEST_BATCH", "500", "Alerts per ingest batch (a batch is one database transaction).", int),
+        Setting("ALERTLAB_INGEST_FLUSH_MS", "250",
+                "A batch is written after this many milliseconds even when not full, so a lone alert is not kept waiting.",
+                int),
+        Setting("ALERTLAB_HUB_IP", "127.0.0.1",
+                "Address the hub (its proxy) listens on; 0.0.0.0 for every interface."),
+        Setting("ALERTLAB_HUB_PORT", "8000", "Port of the hub: http://ALERTLAB_HUB_IP:ALERTLAB_HUB_PORT/.", int),
+        Setting("ALERTLAB_HUB_DB", "jupyterhub", "Name of the database holding JupyterHub's state (users, tokens, ...)."),
+        Setting("ALERTLAB_HUB_ADMINS", "admin", "Comma-separated hub users who are administrators."),
+        Setting("ALERTLAB_AUTHENTICATOR", "native",
+                "How people log in: `native` (accounts with sign-up and admin approval) or `generic-oauth` "
+                "(an institutional OAuth2/OIDC provider configured with OAuthenticator's OAUTH_* variables)."),
+        Setting("ALERTLAB_OPEN_SIGNUP", "false", "Native accounts: sign-ups are approved at once (for demos).", _bool),
+        Setting("ALERTLAB_MIN_PASSWORD_LENGTH", "8", "Native accounts: the shortest password accepted (at least 8).",
+                _min_password),
+        Setting("ALERTLAB_LOGIN_ATTEMPTS", "5", "Native accounts: failed logins in a row before the account is locked.",
+                int),
+        Setting("ALERTLAB_LOCKOUT_SECONDS", "600", "Native accounts: how long a locked account must wait.", int),
+        Setting("ALERTLAB_OAUTH_SCOPES", "openid profile email", "generic-oauth: scopes asked of the provider."),
+        Setting("ALERTLAB_OAUTH_ALLOWED_GROUPS", "",
+                "generic-oauth: comma-separated provider groups allowed in; empty: every account of the provider."),
+        Setting("ALERTLAB_IDLE_TIMEOUT", "3600",
+                "Seconds without activity after which a user's server is stopped (0: never).", int),
+        Setting("ALERTLAB_API_PORT", "",
+                "Local port of the `alertlab` web service behind the hub. Empty: a free port, kept in $ALERTLAB_HOME/hub."),
+        Setting("ALERTLAB_URL", "",
+                "Client: URL of the `alertlab` service (http://HOST/services/alertlab/). Inside the hub it is set for you."),
+        Setting("ALERTLAB_TOKEN", "",
+                "Client: a hub API token (made on the hub's token page). Inside the hub, $JUPYTERHUB_API_TOKEN is used."),
         Setting("ALERTLAB_DEBUG", "false", "Show tracebacks instead of one-line errors (same as --debug).", _bool),
     ]
 }

@@ -56,3 +56,20 @@ def artifacts():
     path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def fresh_alerts_db(services, monkeypatch):
+    """An empty alert database of its own (alertlab_t<hex>) at head, dropped afterwards."""
+    import sqlalchemy as sa
+
+    from alertlab.core import db, migrations
+
+    name = f"alertlab_t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("ALERTLAB_ALERTS_DB", name)
+    migrations.upgrade("alerts")
+    yield name
+    server = sa.create_engine(db.server_url())
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    server.dispose()

@@ -100,7 +100,7 @@ def _format(java: str, lib: Path, config: Path, state: ServiceState) -> None:
     state.save(cluster_id=cluster_id)
     result = subprocess.run(
         [java, f"-Dlog4j2.configurationFile={state.dir / 'log4j2.properties'}", "-cp", f"{lib}/*",
-         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+         "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)],
         capture_output=True, text=True,
     )
     if result.returncode != 0:

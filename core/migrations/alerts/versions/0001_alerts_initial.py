@@ -41,7 +41,7 @@ CREATE TABLE objects (
   latest_detectionId BIGINT NULL,
   latest_reliability DOUBLE NULL,
   g_minus_r DOUBLE NULL,
-  g_minus_r_mjd DOUBLE NULL,
+  g_minus_r_dt DOUBLE NULL,
   nnondet INT NOT NULL DEFAULT 0,
   sgscore1 DOUBLE NULL,
   distpsnr1 DOUBLE NULL,
@@ -70,6 +70,7 @@ CREATE TABLE detections (
   isdiffpos TINYINT(1) NULL,
   reliability DOUBLE NULL,
   has_alert TINYINT(1) NOT NULL DEFAULT 0,
+  published TINYINT(1) NOT NULL DEFAULT 0,
   extra JSON NULL,
   ingested DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   KEY ix_detections_object_mjd (objectId, mjd),
@@ -125,7 +126,7 @@ CREATE TABLE annotations_history (
   url VARCHAR(1024) NULL,
   version VARCHAR(64) NULL,
   updated DATETIME(6) NOT NULL,
-  KEY ix_annhist_object (objectId, annotator, updated)
+  UNIQUE KEY ux_annhist_object (objectId, annotator, updated)
 ) {TABLE}""")
     op.execute(f"""
 CREATE TABLE watchlists (

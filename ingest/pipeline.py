@@ -1,0 +1,128 @@
+"""One ingest batch, from raw messages to committed rows and published events.
+
+Order matters for "loses and doubles nothing":
+1. decode every message; unreadable ones become rejects (never stop the stream);
+2. one database transaction: alert rows, recomputed objects, watchlist/area hits,
+   annotations and reject rows; commit;
+3. evaluate user filters on the objects the batch's new alerts touched;
+4. publish match events and dead letters to Kafka and wait for delivery;
+5. mark the alerts published.
+The caller commits Kafka offsets only after ``process`` returns, so a crash
+anywhere replays the batch: the database ignores what it has, and only events
+not yet marked published go out again."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from alertlab.core import settings
+from alertlab.ingest import annotations as annotations_mod
+from alertlab.ingest import events as events_mod
+from alertlab.ingest.decode import DecodeError, decode, to_rows
+from alertlab.ingest.store import Reject, Store
+
+
+@dataclass
+class RawMessage:
+    value: bytes
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    source: str | None = None        # a file path for file ingest
+    timestamp_ms: int | None = None
+    created: float = field(default_factory=time.time)   # produce time when known (for latency)
+
+
+@dataclass
+class BatchStats:
+    messages: int = 0
+    alerts: int = 0
+    new_alerts: int = 0
+    rejects: int = 0
+    annotations: int = 0
+    rows: int = 0
+    events: int = 0
+    filter_matches: int = 0
+    seconds: float = 0.0
+
+
+class Pipeline:
+    def __init__(self, engine, producer=None, survey: str | None = None, watchlists=None, areas=None,
+                 filters=None):
+        self.store = Store(engine, watchlists=watchlists, areas=areas)
+        self.engine = engine
+        self.producer = producer
+        self.survey = survey
+        self.filters = filters
+        self.annotation_topic = settings.get("ALERTLAB_ANNOTATIONS_TOPIC")
+        self.matches_topic = settings.get("ALERTLAB_MATCHES_TOPIC")
+
+    def process(self, messages: list[RawMessage]) -> BatchStats:
+        started = time.monotonic()
+        stats = BatchStats(messages=len(messages))
+        alerts, rejects, notes, reject_msgs = [], [], [], []
+        for msg in messages:
+            try:
+                if msg.topic is not None and msg.topic == self.annotation_topic:
+                    notes.append(annotations_mod.parse(msg.value, msg.timestamp_ms))
+                    continue
+                for alert in decode(msg.value, self.survey):
+                    alerts.append(to_rows(alert))
+            except DecodeError as exc:
+                rejects.append(Reject(exc.reason, msg.value, msg.topic, msg.partition, msg.offset, msg.source))
+                reject_msgs.append(msg)
+        stats.alerts, stats.rejects, stats.annotations = len(alerts), len(rejects), len(notes)
+
+        result = self.store.write(alerts, rejects)
+        if notes:
+            with self.engine.begin() as conn:
+                annotations_mod.store(conn, notes)
+        stats.new_alerts, stats.rows = len(result.alerts), result.rows + len(notes)
+
+        events = self._events(result, notes)
+        stats.filter_matches = sum(1 for e in events if e["kind"] == "filter")
+        if self.producer is not None:
+            events_mod.EventPublisher(self.producer, self.matches_topic).publish(events)
+            self._dead_letters(rejects)
+            undelivered = self.producer.flush(30)
+            if undelivered:
+                raise RuntimeError(f"{undelivered} events not delivered to Kafka; the batch will be retried")
+        stats.events = len(events)
+        self.store.mark_published([a.detectionId for a in result.alerts])
+        stats.seconds = time.monotonic() - started
+        return stats
+
+    def _events(self, result, notes: list[dict]) -> list[dict]:
+        build = events_mod.build
+        events = [build("watchlist", h["watchlist_id"], h["objectId"], h["detectionId"], h["mjd"],
+                        cone_id=h["cone_id"], name=h["name"], arcsec=h["arcsec"]) for h in result.watchlist_hits]
+        events += [build("area", h["area_id"], h["objectId"], h["detectionId"], h["mjd"]) for h in result.area_hits]
+        events += [build("annotation", n["annotator"], n["objectId"], None, None, classification=n["classification"])
+                   for n in notes]
+        if self.filters is not None and result.alerts:
+            latest = {}
+            for a in result.alerts:
+                if a.objectId not in latest or a.mjd > latest[a.objectId].mjd:
+                    latest[a.objectId] = a
+            rows = [o for o in result.objects if o["objectId"] in latest]
+            for m in self.filters.evaluate(rows):
+                a = latest[m.objectId]
+                events.append(build("filter", m.filter_id, m.objectId, a.detectionId, a.mjd, owner=m.owner))
+        return events
+
+    def _dead_letters(self, rejects: list[Reject]) -> None:
+        topic = settings.get("ALERTLAB_DEADLETTER_TOPIC")
+        for r in rejects:
+            headers = [("reason", r.reason.encode()[:1000])]
+            if r.topic is not None:
+                headers += [("topic", r.topic.encode()), ("partition", str(r.partition).encode()),
+                            ("offset", str(r.offset).encode())]
+            if r.source:
+                headers.append(("source", r.source.encode()))
+            while True:
+                try:
+                    self.producer.produce(topic, r.data, headers=headers)
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)

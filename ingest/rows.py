@@ -1,0 +1,48 @@
+"""What one alert becomes in the alert database, survey-independent.
+
+Each survey module (``ztf``, ``lsst``) turns a decoded alert record into an
+``AlertRows``; ``store`` writes batches of them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+ZP_NJY = 31.4  # AB magnitude of 1 nJy
+
+
+@dataclass
+class AlertRows:
+    survey: str
+    objectId: str
+    detectionId: int              # the alert's own detection
+    mjd: float
+    ra: float
+    decl: float
+    detections: list[dict]        # the alert's detection first, then history
+    nondetections: list[dict] = field(default_factory=list)
+    forced: list[dict] = field(default_factory=list)
+    cutouts: list[dict] = field(default_factory=list)
+    object_extra: dict = field(default_factory=dict)   # survey columns of `objects` (sgscore1, ...)
+
+
+def mag_to_njy(mag: float) -> float:
+    return 10.0 ** (-0.4 * (mag - ZP_NJY))
+
+
+def njy_to_mag(flux: float | None) -> float | None:
+    """mag = -2.5 log10(flux / nJy) + 31.4 where the flux is positive, else None."""
+    if flux is None or not (flux > 0) or math.isinf(flux):
+        return None
+    return -2.5 * math.log10(flux) + ZP_NJY
+
+
+def clean(value):
+    """None for the NaN/inf and sentinel values surveys use for 'unknown'."""
+    if value is None:
+        return None
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, (int, float)) and value in (-999.0, -99999.0):
+        return None
+    return value

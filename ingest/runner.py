@@ -1,0 +1,198 @@
+"""The long-running ingest loops: Kafka (a consumer group member) and files.
+
+Kafka: messages accumulate until the batch is full (ALERTLAB_INGEST_BATCH) or
+ALERTLAB_INGEST_FLUSH_MS has passed since its first message; the batch is
+processed (see ``pipeline``) and only then are the offsets committed. When a
+rebalance takes partitions away, the pending batch is processed and committed
+first, so two ingest processes in one group share a topic with nothing lost
+or doubled."""
+
+from __future__ import annotations
+
+import glob
+import signal
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+from alertlab.core import db, settings
+from alertlab.ingest.pipeline import BatchStats, Pipeline, RawMessage
+
+
+def build_pipeline(producer=None, survey: str | None = None, match: bool = True) -> Pipeline:
+    """A pipeline on the alert database with watchlist, area and filter matching."""
+    engine = db.engine("alerts")
+    watchlists = areas = filters = None
+    if match:
+        from alertlab.ingest.areas import AreaMatcher
+        from alertlab.ingest.filters import FilterEvaluator
+        from alertlab.ingest.watchlists import WatchlistMatcher
+
+        watchlists, areas, filters = WatchlistMatcher(engine), AreaMatcher(engine), FilterEvaluator(engine)
+    return Pipeline(engine, producer, survey=survey, watchlists=watchlists, areas=areas, filters=filters)
+
+
+def producer_config() -> dict:
+    return {"bootstrap.servers": settings.get("ALERTLAB_KAFKA"), "linger.ms": 5, "acks": "all", "log_level": 3,
+            "enable.idempotence": True, "message.max.bytes": 10_000_000, "queue.buffering.max.kbytes": 1_048_576}
+
+
+@dataclass
+class Totals:
+    messages: int = 0
+    alerts: int = 0
+    new_alerts: int = 0
+    rejects: int = 0
+    annotations: int = 0
+    rows: int = 0
+    events: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+    latencies: list[float] = field(default_factory=list)   # produce -> committed, seconds
+
+    def add(self, s: BatchStats) -> None:
+        self.batches += 1
+        for name in ("messages", "alerts", "new_alerts", "rejects", "annotations", "rows", "events"):
+            setattr(self, name, getattr(self, name) + getattr(s, name))
+
+    def rate(self) -> float:
+        return self.alerts / max(time.monotonic() - self.started, 1e-9)
+
+    def summary(self) -> str:
+        lat = ""
+        if self.latencies:
+            q = statistics.quantiles(self.latencies, n=20) if len(self.latencies) > 1 else [self.latencies[0]] * 19
+            lat = f", latency p50 {statistics.median(self.latencies):.2f}s p95 {q[18]:.2f}s"
+        return (f"{self.alerts} alerts ({self.new_alerts} new) from {self.messages} messages, "
+                f"{self.rejects} rejected, {self.annotations} annotations, {self.events} events, "
+                f"{self.rate():.0f} alerts/s{lat}")
+
+
+class KafkaIngest:
+    def __init__(self, topics: list[str], group: str, until_idle: float | None = None, survey: str | None = None,
+                 pipeline: Pipeline | None = None, progress=None, on_batch=None):
+        self.topics = topics
+        self.group = group
+        self.until_idle = until_idle
+        self.batch_size = settings.get("ALERTLAB_INGEST_BATCH")
+        self.flush_s = settings.get("ALERTLAB_INGEST_FLUSH_MS") / 1000
+        self.producer = Producer(producer_config())
+        self.pipeline = pipeline or build_pipeline(self.producer, survey)
+        if self.pipeline.producer is None:
+            self.pipeline.producer = self.producer
+        self.progress = progress
+        self.on_batch = on_batch
+        self.totals = Totals()
+        self.pending: list[RawMessage] = []
+        self.stopping = False
+        self.consumer: Consumer | None = None
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        stats = self.pipeline.process(batch)
+        self.consumer.commit(asynchronous=False)
+        done = time.time()
+        self.totals.latencies.extend(done - m.created for m in batch)
+        self.totals.add(stats)
+        if self.on_batch:
+            self.on_batch(stats, batch, done)
+        if self.progress:
+            self.progress(self.totals)
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        self._flush()
+
+    def _on_assign(self, consumer, partitions) -> None:
+        self.assigned_at = time.monotonic()  # --until-idle counts from the first assignment
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def run(self) -> Totals:
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.get("ALERTLAB_KAFKA"), "group.id": self.group,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
+            "session.timeout.ms": 45000,
+        })
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        previous = signal.signal(signal.SIGTERM, self.stop) if _main_thread() else None
+        started = last_message = time.monotonic()
+        self.assigned_at = None
+        first_pending = 0.0
+        try:
+            while not self.stopping:
+                wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
+                msgs = self.consumer.consume(num_messages=self.batch_size - len(self.pending), timeout=min(wait, 0.5))
+                now = time.monotonic()
+                for m in msgs:
+                    err = m.error()
+                    if err is not None:
+                        if err.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                            continue
+                        if err.fatal():
+                            raise KafkaException(err)
+                        continue
+                    if not self.pending:
+                        first_pending = now
+                    ts_type, ts = m.timestamp()
+                    self.pending.append(RawMessage(m.value() or b"", m.topic(), m.partition(), m.offset(),
+                                                   timestamp_ms=ts if ts_type else None,
+                                                   created=ts / 1000 if ts_type and ts > 0 else time.time()))
+                    last_message = now
+                if self.pending and (len(self.pending) >= self.batch_size or now - first_pending >= self.flush_s):
+                    self._flush()
+                if self.until_idle is not None and not self.pending:
+                    since = max(last_message, self.assigned_at or started)
+                    if now - since >= self.until_idle and (self.assigned_at or now - started >= 30):
+                        break
+            self._flush()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            self.consumer.close()
+            self.producer.flush(30)
+        return self.totals
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def expand(patterns: list[str]) -> list[str]:
+    files = []
+    for pattern in patterns:
+        matched = sorted(glob.glob(pattern, recursive=True))
+        files.extend(matched if matched else [pattern])
+    return files
+
+
+def ingest_files(paths: list[str], survey: str | None = None, pipeline: Pipeline | None = None,
+                 progress=None, match: bool = True) -> Totals:
+    """Avro container files (one or many alerts each) into the database, in batches.
+
+    With Kafka configured, match events and dead letters are published as for a stream."""
+    producer = Producer(producer_config()) if settings.get("ALERTLAB_KAFKA") else None
+    pipeline = pipeline or build_pipeline(producer, survey, match=match)
+    totals = Totals()
+    batch: list[RawMessage] = []
+    size = settings.get("ALERTLAB_INGEST_BATCH")
+    for path in paths:
+        with open(path, "rb") as fh:
+            batch.append(RawMessage(fh.read(), source=path))
+        if len(batch) >= size:
+            totals.add(pipeline.process(batch))
+            if progress:
+                progress(totals, len(batch))
+            batch = []
+    if batch:
+        totals.add(pipeline.process(batch))
+        if progress:
+            progress(totals, len(batch))
+    return totals

@@ -1,0 +1,222 @@
+"""Writes one batch of alerts to the alert database in one transaction.
+
+Idempotent by construction: detections, non-detections, forced photometry,
+cutouts and hits are keyed and inserted with INSERT IGNORE (an alert's own
+detection upgrades a history row of the same id); object rows are recomputed
+from *all* stored detections of the touched objects, so a redelivery or a replay
+changes nothing and arrival order does not matter.
+
+An alert's detection carries ``published``: 0 until its match events have gone
+out to Kafka. A redelivered alert whose events were published is not matched
+again; one whose batch crashed between the database commit and the events is."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.engine import Connection, Engine
+
+from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
+from alertlab.ingest.rows import AlertRows
+
+DET_COLS = ["detectionId", "objectId", "survey", "mjd", "band", "mag", "magerr", "flux", "fluxerr", "ra", "decl",
+            "isdiffpos", "reliability", "has_alert", "extra"]
+BAND_FEATURES = ["ndet", "mean", "median", "std", "min", "max", "latest", "rate", *EMA_TAUS]
+OBJ_COLS = (["objectId", "survey", "ra", "decl", "healpix", "glat", "glon", "ndet", "firstmjd", "lastmjd",
+             "latest_mag", "latest_band", "latest_detectionId", "latest_reliability", "g_minus_r", "g_minus_r_dt",
+             "nnondet", "sgscore1", "distpsnr1", "ssdistnr"]
+            + [f"{b}_{f}" for b in BANDS for f in BAND_FEATURES])
+SURVEY_EXTRA = {"sgscore1", "distpsnr1", "ssdistnr"}
+
+
+def _placeholders(n: int) -> str:
+    return "(" + ",".join(["%s"] * n) + ")"
+
+
+SQL_ALERT_DET = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES {_placeholders(len(DET_COLS))} "
+                 "ON DUPLICATE KEY UPDATE has_alert=1, extra=VALUES(extra), "
+                 "reliability=COALESCE(VALUES(reliability), reliability)")
+SQL_HIST_DET = f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES {_placeholders(len(DET_COLS))}"
+SQL_NONDET = "INSERT IGNORE INTO nondetections (objectId, mjd, band, diffmaglim) VALUES (%s,%s,%s,%s)"
+SQL_FORCED = "INSERT IGNORE INTO forced_photometry (objectId, mjd, band, flux, fluxerr, extra) VALUES (%s,%s,%s,%s,%s,%s)"
+SQL_CUTOUT = "INSERT IGNORE INTO cutouts (detectionId, kind, fileName, data) VALUES (%s,%s,%s,%s)"
+_updates = ["updated=IF(ndet<=>VALUES(ndet) AND lastmjd<=>VALUES(lastmjd), updated, CURRENT_TIMESTAMP(6))"]
+_updates += [f"`{c}`=COALESCE(VALUES(`{c}`), `{c}`)" if c in SURVEY_EXTRA else f"`{c}`=VALUES(`{c}`)"
+             for c in OBJ_COLS[1:]]
+SQL_OBJECT = (f"INSERT INTO objects ({','.join(f'`{c}`' for c in OBJ_COLS)}) VALUES {_placeholders(len(OBJ_COLS))} "
+              f"ON DUPLICATE KEY UPDATE {', '.join(_updates)}")
+SQL_WL_HIT = ("INSERT IGNORE INTO watchlist_hits (watchlist_id, cone_id, objectId, detectionId, name, arcsec, mjd) "
+              "VALUES (%s,%s,%s,%s,%s,%s,%s)")
+SQL_AREA_HIT = "INSERT IGNORE INTO area_hits (area_id, objectId, detectionId, mjd) VALUES (%s,%s,%s,%s)"
+SQL_REJECT = ("INSERT IGNORE INTO ingest_rejects (reason, topic, kafka_partition, kafka_offset, source, first_bytes, size)"
+              " VALUES (%s,%s,%s,%s,%s,%s,%s)")
+
+
+@dataclass
+class Reject:
+    reason: str
+    data: bytes
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    source: str | None = None
+
+
+@dataclass
+class BatchResult:
+    alerts: list[AlertRows]                     # alerts new to the database or not yet published
+    objects: list[dict]                         # recomputed rows of every object the batch touched
+    watchlist_hits: list[dict] = field(default_factory=list)
+    area_hits: list[dict] = field(default_factory=list)
+    rows: int = 0                               # rows sent to the database
+    seconds: float = 0.0
+
+
+def _in_list(values) -> str:
+    return ",".join(["%s"] * len(values))
+
+
+class Store:
+    """The batch writer. ``watchlists``/``areas`` are matchers with ``match(ra, dec)`` (or None)."""
+
+    def __init__(self, engine: Engine, watchlists=None, areas=None):
+        self.engine = engine
+        self.watchlists = watchlists
+        self.areas = areas
+
+    def write(self, alerts: list[AlertRows], rejects: list[Reject] = ()) -> BatchResult:
+        started = time.monotonic()
+        unique: dict[int, AlertRows] = {}
+        for a in alerts:
+            unique.setdefault(a.detectionId, a)
+        alerts = list(unique.values())
+        result = BatchResult(alerts=[], objects=[])
+        with self.engine.begin() as conn:
+            if alerts:
+                result.alerts = self._unpublished(conn, alerts)
+                result.rows += self._insert_rows(conn, alerts)
+                result.objects = self._recompute_objects(conn, alerts)
+                result.rows += len(result.objects)
+                self._match_sky(conn, result)
+            if rejects:
+                conn.exec_driver_sql(SQL_REJECT, [
+                    (r.reason[:2000], r.topic, r.partition, r.offset, r.source, r.data[:64], len(r.data))
+                    for r in rejects])
+        result.seconds = time.monotonic() - started
+        return result
+
+    def mark_published(self, detection_ids: list[int]) -> None:
+        if not detection_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"UPDATE detections SET published=1 WHERE detectionId IN ({_in_list(detection_ids)})",
+                tuple(detection_ids))
+
+    # -- steps ---------------------------------------------------------------------------------------------
+    def _unpublished(self, conn: Connection, alerts: list[AlertRows]) -> list[AlertRows]:
+        ids = [a.detectionId for a in alerts]
+        done = {r[0] for r in conn.exec_driver_sql(
+            f"SELECT detectionId FROM detections WHERE published=1 AND detectionId IN ({_in_list(ids)})",
+            tuple(ids))}
+        return [a for a in alerts if a.detectionId not in done]
+
+    def _insert_rows(self, conn: Connection, alerts: list[AlertRows]) -> int:
+        own = [tuple(a.detections[0][c] for c in DET_COLS) for a in alerts]
+        history = {}
+        for a in alerts:
+            for d in a.detections[1:]:
+                history.setdefault(d["detectionId"], tuple(d[c] for c in DET_COLS))
+        nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
+        forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
+                  for a in alerts for f in a.forced}
+        cutouts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
+        conn.exec_driver_sql(SQL_ALERT_DET, own)
+        if history:
+            conn.exec_driver_sql(SQL_HIST_DET, list(history.values()))
+        if nondet:
+            conn.exec_driver_sql(SQL_NONDET, [(*k, v) for k, v in nondet.items()])
+        if forced:
+            conn.exec_driver_sql(SQL_FORCED, [(*k, *v) for k, v in forced.items()])
+        for i in range(0, len(cutouts), 100):  # keep packets well under max_allowed_packet
+            conn.exec_driver_sql(SQL_CUTOUT, cutouts[i:i + 100])
+        return len(own) + len(history) + len(nondet) + len(forced) + len(cutouts)
+
+    def _recompute_objects(self, conn: Connection, alerts: list[AlertRows]) -> list[dict]:
+        latest: dict[str, AlertRows] = {}
+        for a in alerts:
+            if a.objectId not in latest or a.mjd > latest[a.objectId].mjd:
+                latest[a.objectId] = a
+        ids = list(latest)
+        by_obj: dict[str, list[tuple]] = defaultdict(list)
+        for row in conn.exec_driver_sql(
+                "SELECT objectId, detectionId, mjd, band, mag, ra, decl, reliability FROM detections "
+                f"WHERE objectId IN ({_in_list(ids)})", tuple(ids)):
+            by_obj[row[0]].append(row[1:])
+        nnondet = dict(conn.exec_driver_sql(
+            f"SELECT objectId, COUNT(*) FROM nondetections WHERE objectId IN ({_in_list(ids)}) GROUP BY objectId",
+            tuple(ids)).fetchall())
+        objects = []
+        for oid in ids:
+            rows = by_obj[oid]
+            arr = list(zip(*rows))
+            nan = np.nan
+            feats = object_features({
+                "detectionId": np.array(arr[0], dtype=np.int64), "mjd": np.array(arr[1], dtype=float),
+                "band": np.array(arr[2]),
+                "mag": np.array([nan if v is None else v for v in arr[3]], dtype=float),
+                "ra": np.array([nan if v is None else v for v in arr[4]], dtype=float),
+                "decl": np.array([nan if v is None else v for v in arr[5]], dtype=float),
+                "reliability": np.array([nan if v is None else v for v in arr[6]], dtype=float),
+            })
+            a = latest[oid]
+            if feats["ra"] is None:
+                feats["ra"], feats["decl"] = a.ra, a.decl
+            feats.update(objectId=oid, survey=a.survey, nnondet=int(nnondet.get(oid, 0)))
+            for k in SURVEY_EXTRA:
+                feats[k] = a.object_extra.get(k)
+            objects.append(feats)
+        sky = sky_columns(np.array([o["ra"] for o in objects]), np.array([o["decl"] for o in objects]))
+        for i, o in enumerate(objects):
+            o["healpix"] = int(sky["healpix"][i])
+            o["glat"] = float(sky["glat"][i])
+            o["glon"] = float(sky["glon"][i])
+        conn.exec_driver_sql(SQL_OBJECT, [tuple(_sql_value(o.get(c)) for c in OBJ_COLS) for o in objects])
+        return objects
+
+    def _match_sky(self, conn: Connection, result: BatchResult) -> None:
+        alerts = [a for a in result.alerts if a.ra is not None and a.decl is not None]
+        if not alerts or (self.watchlists is None and self.areas is None):
+            return
+        ra = np.array([a.ra for a in alerts], dtype=float)
+        dec = np.array([a.decl for a in alerts], dtype=float)
+        if self.watchlists is not None:
+            for hit in self.watchlists.match(ra, dec):
+                a = alerts[hit.alert_index]
+                result.watchlist_hits.append({
+                    "watchlist_id": int(hit.watchlist_id), "cone_id": int(hit.cone_id), "objectId": a.objectId,
+                    "detectionId": a.detectionId, "name": hit.name, "arcsec": float(hit.arcsec), "mjd": a.mjd})
+        if self.areas is not None:
+            for hit in self.areas.match(ra, dec):
+                a = alerts[hit.alert_index]
+                result.area_hits.append({"area_id": int(hit.area_id), "objectId": a.objectId,
+                                         "detectionId": a.detectionId, "mjd": a.mjd})
+        if result.watchlist_hits:
+            conn.exec_driver_sql(SQL_WL_HIT, [
+                (h["watchlist_id"], h["cone_id"], h["objectId"], h["detectionId"], h["name"], h["arcsec"], h["mjd"])
+                for h in result.watchlist_hits])
+        if result.area_hits:
+            conn.exec_driver_sql(SQL_AREA_HIT, [
+                (h["area_id"], h["objectId"], h["detectionId"], h["mjd"]) for h in result.area_hits])
+        result.rows += len(result.watchlist_hits) + len(result.area_hits)
+
+
+def _sql_value(v):
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

@@ -1,0 +1,162 @@
+"""All 561 real ZTF alerts through real Kafka into real MariaDB."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import time
+
+import fastavro
+import pytest
+
+from ingest_helpers import (ALERTLAB, ZTF_FILES, counts_for, fingerprint, ingest, read_topic, replay, rows, scalar,
+                            ztf_expected)
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def matches_topic(monkeypatch, topic, fresh_alerts_db):
+    name = f"{topic}-matches"
+    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", name)
+    monkeypatch.setenv("ALERTLAB_DEADLETTER_TOPIC", f"{topic}-dlq")
+    return name
+
+
+def test_all_shared_alerts_through_kafka_then_replay_changes_nothing(services, topic, matches_topic):
+    exp = ztf_expected()
+    replay(topic)
+    totals = ingest(topic)
+    assert totals.alerts == 561 and totals.rejects == 0
+    got = counts_for(exp["objects"])
+    assert got == {"objects": len(exp["objects"]), "detections": len(exp["detections"]),
+                   "nondetections": len(exp["nondetections"]), "cutouts": 3 * len(exp["candidates"])}
+
+    # spot-check values against the Avro payloads
+    for candid in sorted(exp["candidates"])[::50]:
+        object_id, c = exp["candidates"][candid]
+        (oid, mjd, band, mag, magerr, flux, isdiffpos, rel, has_alert), = rows(
+            "SELECT objectId, mjd, band, mag, magerr, flux, isdiffpos, reliability, has_alert FROM detections "
+            "WHERE detectionId=%s", (candid,))
+        assert oid == object_id and has_alert == 1
+        assert mjd == pytest.approx(c["jd"] - 2400000.5, abs=1e-9)
+        assert band == {1: "g", 2: "r", 3: "i"}[c["fid"]]
+        assert mag == pytest.approx(c["magpsf"]) and magerr == pytest.approx(c["sigmapsf"])
+        positive = c["isdiffpos"] in ("t", "1")
+        assert isdiffpos == int(positive)
+        assert flux == pytest.approx((1 if positive else -1) * 10 ** (-0.4 * (c["magpsf"] - 31.4)), rel=1e-9)
+        assert rel == pytest.approx(c["drb"] if c.get("drb") is not None else c["rb"])
+    # an object row agrees with its detections
+    oid = rows("SELECT objectId FROM objects WHERE objectId IN (%s) ORDER BY ndet DESC LIMIT 1"
+               % ",".join(f"'{o}'" for o in exp["objects"]))[0][0]
+    (ndet, first, last, rmean), = rows("SELECT ndet, firstmjd, lastmjd, r_mean FROM objects WHERE objectId=%s", (oid,))
+    (n, lo, hi, rm), = rows("SELECT COUNT(*), MIN(mjd), MAX(mjd), AVG(IF(band='r', mag, NULL)) FROM detections "
+                            "WHERE objectId=%s", (oid,))
+    assert (ndet, first, last) == (n, lo, hi) and rmean == pytest.approx(rm)
+    # a cutout is the stamp as received
+    candid = sorted(exp["candidates"])[0]
+    with open(next(p for p in ZTF_FILES if _candid_of(p) == candid), "rb") as fh:
+        alert = next(fastavro.reader(fh))
+    assert rows("SELECT data FROM cutouts WHERE detectionId=%s AND kind='science'", (candid,))[0][0] == \
+        alert["cutoutScience"]["stampData"]
+
+    before = fingerprint(exp["objects"])
+    replay(topic)  # a second replay: every alert again
+    again = ingest(topic)
+    assert again.alerts == 561 and again.new_alerts == 0
+    assert counts_for(exp["objects"]) == got
+    assert fingerprint(exp["objects"]) == before
+
+
+def _candid_of(path):
+    with open(path, "rb") as fh:
+        return next(fastavro.reader(fh))["candidate"]["candid"]
+
+
+def test_bad_messages_go_to_dead_letters_and_the_stream_goes_on(services, topic, matches_topic):
+    with open(ZTF_FILES[0], "rb") as fh:
+        good = fh.read()
+    other_schema = io.BytesIO()
+    fastavro.writer(other_schema, {"type": "record", "name": "Weather", "fields": [{"name": "t", "type": "double"}]},
+                    [{"t": 12.5}])
+    bad = [b"\x89garbage bytes, not avro at all", good[: len(good) // 2], other_schema.getvalue(), b""]
+    replay(topic, files=ZTF_FILES[:5], extra=bad)
+    replay(topic, files=ZTF_FILES[5:10])
+    totals = ingest(topic)
+    assert totals.rejects == 4 and totals.alerts == 10
+    rejects = rows("SELECT reason, kafka_partition, kafka_offset, first_bytes, size FROM ingest_rejects "
+                   "WHERE topic=%s ORDER BY kafka_offset", (topic,))
+    assert [r[2] for r in rejects] == [5, 6, 7, 8]
+    reasons = [r[0] for r in rejects]
+    assert "neither an Avro container nor the Confluent wire format" in reasons[0]
+    assert "undecodable Avro" in reasons[1]
+    assert "not a ZTF or LSST alert" in reasons[2]
+    assert reasons[3] == "empty message"
+    assert rejects[0][3] == bad[0][:64] and rejects[1][4] == len(good) // 2
+    dead = read_topic(f"{topic}-dlq", expect=4)
+    assert [m.value() for m in dead] == bad
+    assert dict(dead[2].headers())["reason"].decode().startswith("not a ZTF or LSST alert")
+    # the stream went on: the alerts after the bad messages are stored
+    for path in ZTF_FILES[5:10]:
+        assert scalar("SELECT has_alert FROM detections WHERE detectionId=%s", (_candid_of(path),)) == 1
+
+
+def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(services, topic, matches_topic):
+    """A watchlist with a cone on every alert makes one hit event per alert: after a kill -9 and a
+    restart, every alert has its rows and its event; events are at least once, rows exactly once."""
+    from alertlab.ingest.watchlists import insert_cones
+
+    exp = ztf_expected()
+    cands = exp["candidates"]
+    import sqlalchemy as sa
+
+    from alertlab.core import db
+
+    with db.engine("alerts").begin() as conn:
+        wl = conn.exec_driver_sql("INSERT INTO watchlists (owner, name) VALUES ('kill9-test', %s)", (topic,)).lastrowid
+        insert_cones(conn, wl, [c["ra"] for _, c in cands.values()], [c["dec"] for _, c in cands.values()],
+                     [1.5] * len(cands), [str(k) for k in cands])
+    try:
+        replay(topic)
+        env = {**os.environ, "ALERTLAB_INGEST_BATCH": "25", "ALERTLAB_INGEST_FLUSH_MS": "100"}
+        proc = subprocess.Popen([ALERTLAB, "ingest", "--kafka", topic, "--group", f"g-{topic}", "--quiet"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        ids = ",".join(str(c) for c in cands)
+        while time.monotonic() < deadline:
+            stored = scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}")
+            if stored >= 100:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}")
+        assert 100 <= partial < len(cands), "the kill should land mid-stream"
+
+        subprocess.run([ALERTLAB, "ingest", "--kafka", topic, "--group", f"g-{topic}", "--until-idle", "2", "--quiet"],
+                       env=env, check=True, timeout=300)
+        assert scalar(f"SELECT COUNT(*) FROM detections WHERE has_alert=1 AND detectionId IN ({ids})") == len(cands)
+        assert scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}") >= len(cands)
+        assert scalar(f"SELECT COUNT(DISTINCT detectionId) FROM watchlist_hits WHERE watchlist_id={wl}") == len(cands)
+        assert scalar(f"SELECT COUNT(*) FROM detections WHERE published=0 AND detectionId IN ({ids})") == 0
+        got = [e for e in _events(matches_topic) if e["kind"] == "watchlist" and e["id"] == wl]
+        per_alert = {}
+        for e in got:
+            per_alert[e["detectionId"]] = per_alert.get(e["detectionId"], 0) + 1
+        assert set(per_alert) == set(cands)                       # nothing lost
+        assert sum(per_alert.values()) - len(cands) <= 25         # at most the batch in flight again
+    finally:
+        with db.engine("alerts").begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM watchlist_hits WHERE watchlist_id={wl}")
+            conn.exec_driver_sql(f"DELETE FROM watchlist_cones WHERE watchlist_id={wl}")
+            conn.exec_driver_sql(f"DELETE FROM watchlists WHERE id={wl}")
+        del sa
+
+
+def _events(topic):
+    import json
+
+    return [json.loads(m.value()) for m in read_topic(topic, timeout=30)]
