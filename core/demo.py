@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 STEPS = []
+DOWN_FIRST = ["ingest"]  # detached processes the demo started, stopped before the services
 
 
 def step(func):
@@ -34,6 +36,70 @@ def init_schema(ctx: dict) -> None:
         migrations.upgrade(database)
 
 
+DEMO_TOPICS = "ztf,lsst,annotations"
+
+
+@step
+def init_ingest(ctx: dict) -> None:
+    """A long-running ingest consuming the demo topics, as a detached process."""
+    import shutil
+
+    from alertlab.core.services.process import ServiceState, start
+
+    state = ServiceState("ingest")
+    if not state.running():
+        alertlab = shutil.which("alertlab") or str(Path(sys.executable).with_name("alertlab"))
+        start(state, [alertlab, "ingest", "--kafka", DEMO_TOPICS, "--group", "alertlab-demo", "--quiet"],
+              env=dict(os.environ))
+    ctx["extra_lines"] = ctx.get("extra_lines", []) + [
+        "", f"Ingest is consuming Kafka topics {DEMO_TOPICS} (log: $ALERTLAB_HOME/logs/ingest.log)."]
+
+
+@step
+def init_sample_alerts(ctx: dict) -> None:
+    """Replay the real ZTF sample alerts into the `ztf` topic once, and wait until they are stored."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from alertlab.core import db
+    from alertlab.ingest import replay
+    from alertlab.ingest.runner import producer_config
+
+    files = sample_files()
+    app = db.engine("app")
+    with app.begin() as conn:
+        done = conn.exec_driver_sql("SELECT value FROM app_meta WHERE name='demo_replayed'").scalar()
+        if not done:
+            producer = Producer(producer_config())
+            n = 0
+            for path in files:
+                n += replay.produce(producer, "ztf", replay.messages_of_file(path.read_bytes()))
+            conn.exec_driver_sql("INSERT INTO app_meta (name, value) VALUES ('demo_replayed', %s)", (str(n),))
+    expected = len(files)
+    deadline = time.monotonic() + 300
+    with db.engine("alerts").connect() as conn:
+        while True:
+            stored = conn.exec_driver_sql("SELECT COUNT(*) FROM detections WHERE has_alert=1").scalar()
+            if stored >= expected - 3 or time.monotonic() > deadline:  # the shared files repeat 3 candids
+                break
+            time.sleep(1)
+            conn.rollback()
+    ctx["extra_lines"] = ctx.get("extra_lines", []) + [
+        f"The alert database holds {stored} alerts from {len(files)} sample files ({files[0].parent})."]
+
+
+def sample_files() -> list[Path]:
+    """All 561 shared ZTF alerts when ../shared/data is beside the checkout, else the 60 bundled ones."""
+    from importlib import resources
+
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf" / "alerts"
+    files = sorted(shared.glob("*.avro"))
+    if not files:
+        files = sorted(Path(str(resources.files("alertlab.ingest") / "samples" / "ztf")).glob("*.avro"))
+    return files
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="bring AlertLab up on this machine (what `make demo` runs)")
     p.add_argument("--down", action="store_true", help="stop everything the demo started")
@@ -43,7 +109,11 @@ def add_commands(sub) -> None:
 def run(args) -> int:
     if args.down:
         from alertlab.core.cli import services_down
+        from alertlab.core.services.process import ServiceState, stop
 
+        for name in DOWN_FIRST:
+            if stop(ServiceState(name)):
+                print(f"{name}: stopped", file=sys.stderr)
         return services_down(args)
     ctx: dict = {}
     for func in STEPS:

@@ -117,7 +117,8 @@ class KafkaIngest:
             "bootstrap.servers": settings.get("ALERTLAB_KAFKA"), "group.id": self.group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
-            "session.timeout.ms": 45000,
+            # a killed member's partitions move to the others within ~10 s
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
         })
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         previous = signal.signal(signal.SIGTERM, self.stop) if _main_thread() else None
@@ -148,7 +149,7 @@ class KafkaIngest:
                     self._flush()
                 if self.until_idle is not None and not self.pending:
                     since = max(last_message, self.assigned_at or started)
-                    if now - since >= self.until_idle and (self.assigned_at or now - started >= 30):
+                    if now - since >= self.until_idle and (self.assigned_at or now - started >= 60):
                         break
             self._flush()
         finally:

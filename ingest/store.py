@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
 from alertlab.ingest.rows import AlertRows
@@ -83,19 +84,34 @@ class Store:
     """The batch writer. ``watchlists``/``areas`` are matchers with ``match(ra, dec)`` (or None)."""
 
     def __init__(self, engine: Engine, watchlists=None, areas=None):
-        self.engine = engine
+        # READ COMMITTED: features are computed from every committed detection, including those another
+        # ingest process (same consumer group, other partition) stored after this transaction began.
+        self.engine = engine.execution_options(isolation_level="READ COMMITTED")
         self.watchlists = watchlists
         self.areas = areas
 
     def write(self, alerts: list[AlertRows], rejects: list[Reject] = ()) -> BatchResult:
+        """Write the batch; a deadlock or lock timeout with a concurrent ingest retries the whole transaction."""
+        for attempt in range(8):
+            try:
+                return self._write(alerts, rejects)
+            except OperationalError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in (1213, 1205) or attempt == 7:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _write(self, alerts: list[AlertRows], rejects: list[Reject]) -> BatchResult:
         started = time.monotonic()
         unique: dict[int, AlertRows] = {}
         for a in alerts:
-            unique.setdefault(a.detectionId, a)
+            unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
         result = BatchResult(alerts=[], objects=[])
         with self.engine.begin() as conn:
             if alerts:
+                self._lock_objects(conn, alerts)
                 result.alerts = self._unpublished(conn, alerts)
                 result.rows += self._insert_rows(conn, alerts)
                 result.objects = self._recompute_objects(conn, alerts)
@@ -117,6 +133,21 @@ class Store:
                 tuple(detection_ids))
 
     # -- steps ---------------------------------------------------------------------------------------------
+    def _lock_objects(self, conn: Connection, alerts: list[AlertRows]) -> None:
+        """Serialise concurrent batches touching the same objects: lock their rows (in a fixed order, so two
+        ingest processes cannot deadlock), creating a placeholder row for new objects first."""
+        first = {}
+        for a in sorted(alerts, key=lambda a: a.objectId):
+            first.setdefault(a.objectId, a)
+        ids = list(first)
+        existing = {r[0] for r in conn.exec_driver_sql(
+            f"SELECT objectId FROM objects WHERE objectId IN ({_in_list(ids)}) ORDER BY objectId FOR UPDATE",
+            tuple(ids))}
+        new = [(oid, a.survey, a.ra or 0.0, a.decl or 0.0) for oid, a in first.items() if oid not in existing]
+        if new:
+            conn.exec_driver_sql("INSERT IGNORE INTO objects (objectId, survey, ra, decl, healpix, ndet) "
+                                 "VALUES (%s,%s,%s,%s,0,0)", new)
+
     def _unpublished(self, conn: Connection, alerts: list[AlertRows]) -> list[AlertRows]:
         ids = [a.detectionId for a in alerts]
         done = {r[0] for r in conn.exec_driver_sql(
@@ -162,6 +193,8 @@ class Store:
         objects = []
         for oid in ids:
             rows = by_obj[oid]
+            if not rows:  # cannot happen: the batch just stored this object's detections
+                raise RuntimeError(f"no detections visible for {oid}")
             arr = list(zip(*rows))
             nan = np.nan
             feats = object_features({

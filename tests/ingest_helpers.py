@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import fastavro
-import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
 
 from alertlab.core import db
@@ -43,7 +42,7 @@ def ztf_expected() -> dict:
     return {"objects": objects, "detections": detections, "nondetections": nondet, "candidates": candidates}
 
 
-def replay(topic: str, files=ZTF_FILES, extra: list[bytes] = ()) -> None:
+def replay(topic: str, files=ZTF_FILES, extra: list[bytes] = (), keyed: bool = False) -> None:
     from alertlab.ingest import replay as replay_mod
     from alertlab.ingest.runner import producer_config
 
@@ -52,6 +51,12 @@ def replay(topic: str, files=ZTF_FILES, extra: list[bytes] = ()) -> None:
     for path in files:
         with open(path, "rb") as fh:
             msgs.extend(replay_mod.messages_of_file(fh.read()))
+    if keyed:  # spread over partitions
+        for i, m in enumerate([*msgs, *extra]):
+            producer.produce(topic, m, key=str(i).encode())
+            producer.poll(0)
+        assert producer.flush(60) == 0
+        return
     replay_mod.produce(producer, topic, [*msgs, *extra])
 
 
@@ -87,18 +92,16 @@ def counts_for(objects) -> dict:
     }
 
 
-def fingerprint(objects) -> tuple:
-    """A checksum of every stored row of these objects (ingest time excluded)."""
+def fingerprint(objects) -> dict:
+    """Every stored row of these objects, keyed by table (the objects' `updated` included: it must not move)."""
     ids = in_list(objects)
+    out = {}
     with db.engine("alerts").connect() as conn:
-        cols = [r[0] for r in conn.exec_driver_sql("SHOW COLUMNS FROM objects")]
-        objs = conn.exec_driver_sql(
-            f"SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', {','.join('`%s`' % c for c in cols)}) ORDER BY objectId)) "
-            f"FROM objects WHERE objectId IN ({ids})").scalar()
-        dets = conn.exec_driver_sql(
-            "SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', detectionId, objectId, mjd, band, mag, flux, extra, ingested) "
-            f"ORDER BY detectionId)) FROM detections WHERE objectId IN ({ids})").scalar()
-    return objs, dets
+        for table, key in (("objects", "objectId"), ("detections", "detectionId"), ("nondetections", "objectId, mjd, band"),
+                           ("forced_photometry", "objectId, mjd, band")):
+            out[table] = conn.exec_driver_sql(
+                f"SELECT * FROM {table} WHERE objectId IN ({ids}) ORDER BY {key}").fetchall()
+    return out
 
 
 def read_topic(topic: str, expect: int | None = None, timeout: float = 20.0) -> list:
@@ -139,5 +142,3 @@ def cli(*args, env=None, check=True, timeout=300):
 def engine():
     return db.engine("alerts")
 
-
-__all__ = ["sa"]

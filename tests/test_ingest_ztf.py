@@ -67,7 +67,10 @@ def test_all_shared_alerts_through_kafka_then_replay_changes_nothing(services, t
     again = ingest(topic)
     assert again.alerts == 561 and again.new_alerts == 0
     assert counts_for(exp["objects"]) == got
-    assert fingerprint(exp["objects"]) == before
+    after = fingerprint(exp["objects"])
+    for table in before:
+        changed = [(x, y) for x, y in zip(before[table], after[table]) if x != y]
+        assert not changed and len(before[table]) == len(after[table]), (table, changed[:2])
 
 
 def _candid_of(path):
@@ -110,8 +113,6 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(services, topi
 
     exp = ztf_expected()
     cands = exp["candidates"]
-    import sqlalchemy as sa
-
     from alertlab.core import db
 
     with db.engine("alerts").begin() as conn:
@@ -126,34 +127,32 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(services, topi
         deadline = time.monotonic() + 120
         ids = ",".join(str(c) for c in cands)
         while time.monotonic() < deadline:
-            stored = scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}")
+            stored = scalar(f"SELECT COUNT(DISTINCT detectionId) FROM watchlist_hits WHERE watchlist_id={wl}")
             if stored >= 100:
                 break
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        partial = scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}")
+        partial = scalar(f"SELECT COUNT(DISTINCT detectionId) FROM watchlist_hits WHERE watchlist_id={wl}")
         assert 100 <= partial < len(cands), "the kill should land mid-stream"
 
         subprocess.run([ALERTLAB, "ingest", "--kafka", topic, "--group", f"g-{topic}", "--until-idle", "2", "--quiet"],
                        env=env, check=True, timeout=300)
         assert scalar(f"SELECT COUNT(*) FROM detections WHERE has_alert=1 AND detectionId IN ({ids})") == len(cands)
-        assert scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}") >= len(cands)
         assert scalar(f"SELECT COUNT(DISTINCT detectionId) FROM watchlist_hits WHERE watchlist_id={wl}") == len(cands)
         assert scalar(f"SELECT COUNT(*) FROM detections WHERE published=0 AND detectionId IN ({ids})") == 0
         got = [e for e in _events(matches_topic) if e["kind"] == "watchlist" and e["id"] == wl]
-        per_alert = {}
-        for e in got:
-            per_alert[e["detectionId"]] = per_alert.get(e["detectionId"], 0) + 1
-        assert set(per_alert) == set(cands)                       # nothing lost
-        assert sum(per_alert.values()) - len(cands) <= 25         # at most the batch in flight again
+        hits = scalar(f"SELECT COUNT(*) FROM watchlist_hits WHERE watchlist_id={wl}")  # one row per (cone, alert)
+        assert {e["detectionId"] for e in got} == set(cands)      # nothing lost
+        most = scalar(f"SELECT MAX(n) FROM (SELECT COUNT(*) n FROM watchlist_hits WHERE watchlist_id={wl} "
+                      "GROUP BY detectionId) t")  # (the shared alerts sit on a few positions: many cones each)
+        assert hits <= len(got) <= hits + 25 * most   # again at most the events of the batch in flight
     finally:
         with db.engine("alerts").begin() as conn:
             conn.exec_driver_sql(f"DELETE FROM watchlist_hits WHERE watchlist_id={wl}")
             conn.exec_driver_sql(f"DELETE FROM watchlist_cones WHERE watchlist_id={wl}")
             conn.exec_driver_sql(f"DELETE FROM watchlists WHERE id={wl}")
-        del sa
 
 
 def _events(topic):

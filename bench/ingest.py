@@ -1,0 +1,219 @@
+"""Ingest benchmark: synthetic ZTF alerts -> Kafka -> ingest -> MariaDB, with a
+1,000,000-cone watchlist and 100 active filters (and a line for 1,000 filters).
+
+Prints, for each configuration, the sustained rate (alerts/s, rows/s) of a
+backlog, the produce -> committed latency (p50/p95) at a paced input rate, and
+the limits measured in the same run on the same messages: bare fastavro
+decoding, and bare multi-row INSERTs of the same rows, as ratios.
+
+Usage (services from `eval "$(.venv/bin/alertlab services up)"`):
+    .venv/bin/python bench/ingest.py [--alerts 20000] [--cones 1000000] [--rate 800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+import fastavro
+import numpy as np
+from confluent_kafka import Producer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def scratch_db(name: str) -> None:
+    from alertlab.core import db, migrations
+
+    import sqlalchemy as sa
+
+    os.environ["ALERTLAB_ALERTS_DB"] = name
+
+    server = sa.create_engine(db.server_url())
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    server.dispose()
+    db.dispose_all()
+    migrations.upgrade("alerts")
+
+
+def drop_db(name: str) -> None:
+    import sqlalchemy as sa
+
+    from alertlab.core import db
+
+    db.dispose_all()
+    server = sa.create_engine(db.server_url())
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    server.dispose()
+
+
+def make_messages(n: int, seed: int) -> list[bytes]:
+    from alertlab.ingest.synthetic import ZtfGenerator
+
+    with console.status(f"generating {n} synthetic ZTF alerts..."):
+        return list(ZtfGenerator(seed=seed, n_objects=max(n // 4, 1)).messages(n))
+
+
+def produce(topic: str, messages: list[bytes], rate: float | None = None) -> None:
+    from alertlab.ingest.runner import producer_config
+
+    producer = Producer(producer_config())
+    start = time.monotonic()
+    for i, m in enumerate(messages):
+        if rate:
+            wait = start + i / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        while True:
+            try:
+                producer.produce(topic, m)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(120)
+
+
+def setup_matching(cones: int, filters: int, seed: int) -> None:
+    from alertlab.core import db
+    from alertlab.ingest.watchlists import insert_cones
+
+    rng = np.random.default_rng(seed)
+    with console.status(f"creating a {cones:,}-cone watchlist and {filters} filters..."):
+        with db.engine("alerts").begin() as conn:
+            conn.exec_driver_sql("DELETE FROM filters")
+            wl = conn.exec_driver_sql("INSERT INTO watchlists (owner, name) VALUES ('bench', 'bench')").lastrowid
+            if cones:
+                ra = rng.uniform(0, 360, cones)
+                dec = np.degrees(np.arcsin(rng.uniform(-1, 1, cones)))
+                insert_cones(conn, wl, ra, dec, rng.uniform(1, 10, cones), [None] * cones)
+            templates = ["r_ndet >= {a} AND r_rate < -{b}", "latest_mag < {m} AND ndet > {a}",
+                         "g_minus_r < 0.{a} AND glat > {b}0", "g_ema2 < g_ema28 - 0.{a}",
+                         "ndet >= {a} AND latest_reliability > 0.{b}"]
+            rows = []
+            for i in range(filters):
+                t = templates[i % len(templates)]
+                rows.append(("bench", f"f{i}", t.format(a=1 + i % 5, b=1 + i % 7, m=17 + i % 4)))
+            if rows:
+                conn.exec_driver_sql("INSERT INTO filters (owner, name, where_sql) VALUES (%s,%s,%s)", rows)
+
+
+def run_ingest(topic: str, until_idle: float = 3.0):
+    from alertlab.ingest.runner import KafkaIngest
+
+    return KafkaIngest([topic], f"bench-{topic}", until_idle=until_idle).run()
+
+
+def bare_decode(messages: list[bytes]) -> float:
+    t = time.perf_counter()
+    for m in messages:
+        for _ in fastavro.reader(io.BytesIO(m)):
+            pass
+    return len(messages) / (time.perf_counter() - t)
+
+
+def bare_insert(messages: list[bytes]) -> tuple[float, int]:
+    """Multi-row INSERTs of the same detection and cutout rows into empty tables, nothing else."""
+    from alertlab.core import db
+    from alertlab.ingest.decode import decode, to_rows
+    from alertlab.ingest.store import DET_COLS, SQL_CUTOUT, SQL_HIST_DET
+
+    alerts = [to_rows(a) for m in messages for a in decode(m)]
+    dets = list({d["detectionId"]: tuple(d[c] for c in DET_COLS) for a in alerts for d in a.detections}.values())
+    cuts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
+    eng = db.engine("alerts")
+    with eng.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM detections")
+        conn.exec_driver_sql("DELETE FROM cutouts")
+    t = time.perf_counter()
+    for i in range(0, len(alerts), 500):
+        with eng.begin() as conn:
+            chunk = dets[i * len(dets) // len(alerts):(i + 500) * len(dets) // len(alerts)]
+            conn.exec_driver_sql(SQL_HIST_DET, chunk)
+            for j in range(i * 3, min((i + 500) * 3, len(cuts)), 100):
+                conn.exec_driver_sql(SQL_CUTOUT, cuts[j:j + 100])
+    elapsed = time.perf_counter() - t
+    return len(alerts) / elapsed, len(dets) + len(cuts)
+
+
+def paced_latency(messages: list[bytes], rate: float) -> list[float]:
+    """Produce at ``rate`` alerts/s while the ingest runs; latency from produce to commit."""
+    from alertlab.ingest.runner import KafkaIngest
+
+    topic = f"bench-paced-{uuid.uuid4().hex[:6]}"
+    produce(topic, messages[:1])  # create the topic
+    ingest = KafkaIngest([topic], f"bench-{topic}", until_idle=3.0)
+    thread = threading.Thread(target=lambda: produce(topic, messages[1:], rate))
+    time.sleep(0.5)
+    thread.start()
+    totals = ingest.run()
+    thread.join()
+    return totals.latencies
+
+
+def quantile(values, q):
+    return float(np.quantile(np.asarray(values), q)) if values else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--alerts", type=int, default=20000)
+    ap.add_argument("--cones", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=float, default=800.0, help="paced input rate for the latency phase")
+    ap.add_argument("--filters", default="100,1000")
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+    if not os.environ.get("ALERTLAB_KAFKA") or not os.environ.get("ALERTLAB_DB_URL"):
+        print('bench: set ALERTLAB_DB_URL and ALERTLAB_KAFKA (eval "$(.venv/bin/alertlab services up)")',
+              file=sys.stderr)
+        return 1
+    db_name = f"alertlab_bench{uuid.uuid4().hex[:6]}"
+    messages = make_messages(args.alerts, seed=1)
+    paced = make_messages(min(args.alerts, int(args.rate * 15)), seed=2)
+    mb = sum(map(len, messages)) / len(messages) / 1024
+    print(f"ingest benchmark: {len(messages)} synthetic ZTF alerts ({mb:.0f} KiB each with cutouts), "
+          f"{args.cones:,}-cone watchlist, 2 cores")
+    decode_rate = statistics.median(bare_decode(messages) for _ in range(3))
+    try:
+        for nfilters in [int(x) for x in args.filters.split(",")]:
+            rates, row_rates = [], []
+            for rep in range(args.repeats):
+                scratch_db(db_name)
+                setup_matching(args.cones, nfilters, seed=3)
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                with console.status("producing the backlog..."):
+                    produce(topic, messages)
+                with console.status(f"ingesting the backlog with {nfilters} filters..."):
+                    t = time.monotonic()
+                    totals = run_ingest(topic)
+                    elapsed = time.monotonic() - t - 3.0  # minus the idle wait at the end
+                rates.append(totals.alerts / elapsed)
+                row_rates.append(totals.rows / elapsed)
+            with console.status(f"paced input at {args.rate:.0f} alerts/s..."):
+                lat = paced_latency(paced, args.rate)
+            rate = statistics.median(rates)
+            print(f"{nfilters:>5} filters: {rate:7.0f} alerts/s  {statistics.median(row_rates):8.0f} rows/s  "
+                  f"(backlog, median of {args.repeats}); at {args.rate:.0f}/s input: latency p50 "
+                  f"{quantile(lat, 0.5):.2f}s p95 {quantile(lat, 0.95):.2f}s")
+            if nfilters == int(args.filters.split(",")[0]):
+                scratch_db(db_name)
+                insert_rate, nrows = bare_insert(messages)
+                print(f"      limits: bare fastavro decode {decode_rate:7.0f} alerts/s (ingest at "
+                      f"{rate / decode_rate:.2f}x of it); bare multi-row INSERT of the same {nrows} rows "
+                      f"{insert_rate:7.0f} alerts/s (ingest at {rate / insert_rate:.2f}x of it)")
+    finally:
+        drop_db(db_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Ingest scales out on Kafka consumer groups; annotations arrive over Kafka."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ingest_helpers import ALERTLAB, counts_for, events, replay, rows, ztf_expected
+
+pytestmark = pytest.mark.services
+
+
+def test_two_ingest_processes_in_one_group_share_a_partitioned_topic(fresh_alerts_db, topic, monkeypatch):
+    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
+    admin = AdminClient({"bootstrap.servers": os.environ["ALERTLAB_KAFKA"]})
+    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])[topic].result(30)
+    env = {**os.environ, "ALERTLAB_INGEST_BATCH": "40"}
+    cmd = [ALERTLAB, "ingest", "--kafka", topic, "--group", f"g-{topic}", "--until-idle", "6", "--quiet"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # both members hold partitions before the alerts arrive
+        try:
+            group = admin.describe_consumer_groups([f"g-{topic}"])[f"g-{topic}"].result(10)
+            if len(group.members) == 2 and all(m.assignment.topic_partitions for m in group.members):
+                break
+        except KafkaException:  # the group coordinator is still loading
+            pass
+        time.sleep(0.5)
+    replay(topic, keyed=True)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    per_process = [int(re.search(r"(\d+) alerts \(", err).group(1)) for _, err in outs]
+    assert sum(per_process) >= 561 and all(n > 0 for n in per_process), per_process  # both worked
+    exp = ztf_expected()
+    assert counts_for(exp["objects"]) == {"objects": len(exp["objects"]), "detections": len(exp["detections"]),
+                                          "nondetections": len(exp["nondetections"]),
+                                          "cutouts": 3 * len(exp["candidates"])}
+
+
+def test_annotations_over_kafka_keep_one_current_row_and_history(fresh_alerts_db, topic, monkeypatch):
+    from ingest_helpers import ingest
+
+    monkeypatch.setenv("ALERTLAB_ANNOTATIONS_TOPIC", topic)
+    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
+    monkeypatch.setenv("ALERTLAB_DEADLETTER_TOPIC", f"{topic}-dlq")
+    producer = Producer({"bootstrap.servers": os.environ["ALERTLAB_KAFKA"]})
+    notes = [
+        {"objectId": "ZTF23aaaaaaa", "annotator": "fink", "classification": "SN candidate",
+         "classdict": {"SN": 0.7, "AGN": 0.1}, "updated": "2026-11-27T01:00:00Z", "version": "1"},
+        {"objectId": "ZTF23aaaaaaa", "annotator": "fink", "classification": "SN Ia", "explanation": "spectrum",
+         "updated": "2026-11-27T05:00:00Z", "version": "2", "url": "https://example.org/x"},
+        {"objectId": "ZTF23aaaaaaa", "annotator": "fink", "classification": "old news",
+         "updated": "2026-11-27T03:00:00Z"},   # arrives late: history only
+        {"objectId": "ZTF23aaaaaaa", "annotator": "alerce", "classification": "SNIa"},
+    ]
+    for n in notes:
+        producer.produce(topic, json.dumps(n).encode())
+    producer.produce(topic, b"{not json")
+    producer.produce(topic, json.dumps({"objectId": "x"}).encode())
+    producer.flush(10)
+    totals = ingest(topic)
+    assert totals.annotations == 4 and totals.rejects == 2
+    current = rows("SELECT annotator, classification, explanation, version, url FROM annotations "
+                   "WHERE objectId='ZTF23aaaaaaa' ORDER BY annotator")
+    assert current == [("alerce", "SNIa", None, None, None),
+                       ("fink", "SN Ia", "spectrum", "2", "https://example.org/x")]
+    assert rows("SELECT COUNT(*) FROM annotations_history WHERE objectId='ZTF23aaaaaaa'")[0][0] == 4
+    reasons = [r[0] for r in rows("SELECT reason FROM ingest_rejects WHERE topic=%s ORDER BY kafka_offset", (topic,))]
+    assert reasons[0].startswith("annotation is not JSON") and reasons[1] == "annotation lacks annotator, classification"
+    got = [e for e in events(f"{topic}-matches", expect=4) if e["kind"] == "annotation"]
+    assert sorted(e["id"] for e in got) == ["alerce", "fink", "fink", "fink"]
+    # redelivery (a second group reading from the start) changes nothing
+    ingest(topic, group=f"again-{topic}")
+    assert rows("SELECT COUNT(*) FROM annotations_history WHERE objectId='ZTF23aaaaaaa'")[0][0] == 4
