@@ -193,8 +193,9 @@ class Store:
         objects = []
         for oid in ids:
             rows = by_obj[oid]
-            if not rows:  # cannot happen: the batch just stored this object's detections
-                raise RuntimeError(f"no detections visible for {oid}")
+            if not rows:  # its detection ids already belong to another object: leave no placeholder behind
+                conn.exec_driver_sql("DELETE FROM objects WHERE objectId=%s AND ndet=0", (oid,))
+                continue
             arr = list(zip(*rows))
             nan = np.nan
             feats = object_features({
@@ -212,6 +213,8 @@ class Store:
             for k in SURVEY_EXTRA:
                 feats[k] = a.object_extra.get(k)
             objects.append(feats)
+        if not objects:
+            return objects
         sky = sky_columns(np.array([o["ra"] for o in objects]), np.array([o["decl"] for o in objects]))
         for i, o in enumerate(objects):
             o["healpix"] = int(sky["healpix"][i])
