@@ -125,10 +125,10 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
     """Multi-row INSERTs of the same detection and cutout rows into empty tables, nothing else."""
     from alertlab.core import db
     from alertlab.ingest.decode import decode, to_rows
-    from alertlab.ingest.store import DET_COLS, SQL_CUTOUT, SQL_HIST_DET
+    from alertlab.ingest.store import SQL_CUTOUT, SQL_HIST_DET, _det_tuple
 
     alerts = [to_rows(a) for m in messages for a in decode(m)]
-    dets = list({d["detectionId"]: tuple(d[c] for c in DET_COLS) for a in alerts for d in a.detections}.values())
+    dets = list({d["detectionId"]: _det_tuple(d) for a in alerts for d in a.detections}.values())
     cuts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
     eng = db.engine("alerts")
     with eng.begin() as conn:

@@ -27,6 +27,7 @@ import fastavro
 from alertlab.core import settings
 from alertlab.core.errors import AlertLabError
 from alertlab.ingest import lsst, ztf
+from alertlab.ingest.avro_container import read_records
 
 CONTAINER_MAGIC = b"Obj\x01"
 
@@ -115,7 +116,7 @@ def decode(data: bytes, survey: str | None = None, resolver: SchemaResolver | No
         raise DecodeError("empty message")
     try:
         if data[:4] == CONTAINER_MAGIC:
-            records = list(fastavro.reader(io.BytesIO(data)))
+            records = read_records(data)[1]
         elif data[0] == 0 and len(data) > 5:
             schema_id = struct.unpack(">I", data[1:5])[0]
             schema = (resolver or default_resolver()).get(schema_id)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from alertlab.ingest.rows import AlertRows, clean, njy_to_mag
+from alertlab.ingest.rows import AlertRows, LazyExtra, clean, njy_to_mag
 
-MAPPED = {"diaSourceId", "diaObjectId", "midpointMjdTai", "band", "psfFlux", "psfFluxErr", "ra", "dec",
-          "reliability"}
+MAPPED = frozenset({"diaSourceId", "diaObjectId", "midpointMjdTai", "band", "psfFlux", "psfFluxErr", "ra", "dec",
+          "reliability"})
 
 
 def is_lsst(record: dict) -> bool:
@@ -35,14 +35,13 @@ def _detection(src: dict, object_id: str, has_alert: bool) -> dict:
     err = clean(src.get("psfFluxErr"))
     mag = njy_to_mag(flux)
     magerr = 1.0857362047581294 * err / flux if (mag is not None and err is not None) else None
-    extra = {k: clean(v) for k, v in src.items() if k not in MAPPED and clean(v) is not None}
     return {
         "detectionId": int(src["diaSourceId"]), "objectId": object_id, "survey": "lsst",
         "mjd": float(src["midpointMjdTai"]), "band": str(src.get("band") or "?")[:1],
         "mag": mag, "magerr": magerr, "flux": flux, "fluxerr": err,
         "ra": clean(src.get("ra")), "decl": clean(src.get("dec")),
         "isdiffpos": None if flux is None else int(flux > 0), "reliability": clean(src.get("reliability")),
-        "has_alert": int(has_alert), "extra": json.dumps(extra, separators=(",", ":")),
+        "has_alert": int(has_alert), "extra": LazyExtra(src, MAPPED),
     }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
-from alertlab.ingest.rows import AlertRows
+from alertlab.ingest.rows import AlertRows, extra_json
 
 DET_COLS = ["detectionId", "objectId", "survey", "mjd", "band", "mag", "magerr", "flux", "fluxerr", "ra", "decl",
             "isdiffpos", "reliability", "has_alert", "extra"]
@@ -156,18 +156,23 @@ class Store:
         return [a for a in alerts if a.detectionId not in done]
 
     def _insert_rows(self, conn: Connection, alerts: list[AlertRows]) -> int:
-        own = [tuple(a.detections[0][c] for c in DET_COLS) for a in alerts]
-        history = {}
+        own = [_det_tuple(a.detections[0]) for a in alerts]
+        history: dict[int, dict] = {}
         for a in alerts:
             for d in a.detections[1:]:
-                history.setdefault(d["detectionId"], tuple(d[c] for c in DET_COLS))
+                history.setdefault(d["detectionId"], d)
+        if history:  # most history is stored already: send only what is new
+            ids = list(history)
+            for (known,) in conn.exec_driver_sql(
+                    f"SELECT detectionId FROM detections WHERE detectionId IN ({_in_list(ids)})", tuple(ids)):
+                history.pop(known, None)
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
         cutouts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
         conn.exec_driver_sql(SQL_ALERT_DET, own)
         if history:
-            conn.exec_driver_sql(SQL_HIST_DET, list(history.values()))
+            conn.exec_driver_sql(SQL_HIST_DET, [_det_tuple(d) for d in history.values()])
         if nondet:
             conn.exec_driver_sql(SQL_NONDET, [(*k, v) for k, v in nondet.items()])
         if forced:
@@ -248,6 +253,10 @@ class Store:
             conn.exec_driver_sql(SQL_AREA_HIT, [
                 (h["area_id"], h["objectId"], h["detectionId"], h["mjd"]) for h in result.area_hits])
         result.rows += len(result.watchlist_hits) + len(result.area_hits)
+
+
+def _det_tuple(d: dict) -> tuple:
+    return tuple(extra_json(d[c]) if c == "extra" else d[c] for c in DET_COLS)
 
 
 def _sql_value(v):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
-from alertlab.ingest.rows import AlertRows, clean, mag_to_njy
+from alertlab.ingest.rows import AlertRows, LazyExtra, clean, mag_to_njy
 
 FID_BAND = {1: "g", 2: "r", 3: "i"}
 JD_MJD = 2400000.5
-MAPPED = {"candid", "jd", "fid", "magpsf", "sigmapsf", "ra", "dec", "isdiffpos", "drb", "rb"}
+MAPPED = frozenset({"candid", "jd", "fid", "magpsf", "sigmapsf", "ra", "dec", "isdiffpos", "drb", "rb"})
 OBJECT_EXTRA = ("sgscore1", "distpsnr1", "ssdistnr")
 
 
@@ -39,14 +39,13 @@ def _detection(c: dict, object_id: str, has_alert: bool) -> dict:
     reliability = clean(c.get("drb"))
     if reliability is None:
         reliability = clean(c.get("rb"))
-    extra = {k: clean(v) for k, v in c.items() if k not in MAPPED and clean(v) is not None}
     return {
         "detectionId": int(c["candid"]), "objectId": object_id, "survey": "ztf",
         "mjd": float(c["jd"]) - JD_MJD, "band": FID_BAND.get(c["fid"], "?"),
         "mag": mag, "magerr": magerr, "flux": flux, "fluxerr": fluxerr,
         "ra": clean(c.get("ra")), "decl": clean(c.get("dec")),
         "isdiffpos": None if pos is None else int(pos), "reliability": reliability,
-        "has_alert": int(has_alert), "extra": json.dumps(extra, separators=(",", ":")),
+        "has_alert": int(has_alert), "extra": LazyExtra(c, MAPPED),
     }
 
 
