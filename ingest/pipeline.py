@@ -47,6 +47,15 @@ class BatchStats:
     seconds: float = 0.0
 
 
+@dataclass
+class Prepared:
+    """A decoded batch, ready to commit."""
+    stats: BatchStats
+    alerts: list = field(default_factory=list)
+    rejects: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
 class Pipeline:
     def __init__(self, engine, producer=None, survey: str | None = None, watchlists=None, areas=None,
                  filters=None):
@@ -59,22 +68,31 @@ class Pipeline:
         self.matches_topic = settings.get("ALERTLAB_MATCHES_TOPIC")
 
     def process(self, messages: list[RawMessage]) -> BatchStats:
+        return self.commit(self.prepare(messages))
+
+    def prepare(self, messages: list[RawMessage]) -> "Prepared":
+        """Decode (CPU only, no I/O): the Kafka runner prepares the next batch while this one commits."""
         started = time.monotonic()
-        stats = BatchStats(messages=len(messages))
-        alerts, rejects, notes, reject_msgs = [], [], [], []
+        prepared = Prepared(stats=BatchStats(messages=len(messages)))
         for msg in messages:
             try:
                 if msg.topic is not None and msg.topic == self.annotation_topic:
-                    notes.append(annotations_mod.parse(msg.value, msg.timestamp_ms))
+                    prepared.notes.append(annotations_mod.parse(msg.value, msg.timestamp_ms))
                     continue
                 for alert in decode(msg.value, self.survey):
-                    alerts.append(to_rows(alert))
+                    prepared.alerts.append(to_rows(alert))
             except DecodeError as exc:
-                rejects.append(Reject(exc.reason, msg.value, msg.topic, msg.partition, msg.offset, msg.source))
-                reject_msgs.append(msg)
-        stats.alerts, stats.rejects, stats.annotations = len(alerts), len(rejects), len(notes)
+                prepared.rejects.append(Reject(exc.reason, msg.value, msg.topic, msg.partition, msg.offset, msg.source))
+        stats = prepared.stats
+        stats.alerts, stats.rejects, stats.annotations = len(prepared.alerts), len(prepared.rejects), len(prepared.notes)
+        stats.seconds = time.monotonic() - started
+        return prepared
 
-        result = self.store.write(alerts, rejects)
+    def commit(self, prepared: "Prepared") -> BatchStats:
+        """Store, match, publish, mark published: steps 2 to 5 of the module docstring."""
+        started = time.monotonic()
+        stats, notes, rejects = prepared.stats, prepared.notes, prepared.rejects
+        result = self.store.write(prepared.alerts, rejects)
         if notes:
             with self.engine.begin() as conn:
                 annotations_mod.store(conn, notes)
@@ -90,7 +108,7 @@ class Pipeline:
                 raise RuntimeError(f"{undelivered} events not delivered to Kafka; the batch will be retried")
         stats.events = len(events)
         self.store.mark_published([a.detectionId for a in result.alerts])
-        stats.seconds = time.monotonic() - started
+        stats.seconds += time.monotonic() - started
         return stats
 
     def _events(self, result, notes: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +90,7 @@ class Store:
         self.engine = engine.execution_options(isolation_level="READ COMMITTED")
         self.watchlists = watchlists
         self.areas = areas
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutouts")
 
     def write(self, alerts: list[AlertRows], rejects: list[Reject] = ()) -> BatchResult:
         """Write the batch; a deadlock or lock timeout with a concurrent ingest retries the whole transaction."""
@@ -109,6 +111,9 @@ class Store:
             unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
         result = BatchResult(alerts=[], objects=[])
+        # Cutouts (most of the bytes) go in on their own connection, in parallel with the main transaction:
+        # they are keyed and inserted with INSERT IGNORE, so a crash between the two loses and doubles nothing.
+        cutouts = self._pool.submit(self._insert_cutouts, alerts) if alerts else None
         with self.engine.begin() as conn:
             if alerts:
                 self._lock_objects(conn, alerts)
@@ -121,6 +126,8 @@ class Store:
                 conn.exec_driver_sql(SQL_REJECT, [
                     (r.reason[:2000], r.topic, r.partition, r.offset, r.source, r.data[:64], len(r.data))
                     for r in rejects])
+            if cutouts is not None:
+                result.rows += cutouts.result()  # the batch is committed only with its cutouts stored
         result.seconds = time.monotonic() - started
         return result
 
@@ -169,7 +176,6 @@ class Store:
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
-        cutouts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
         conn.exec_driver_sql(SQL_ALERT_DET, own)
         if history:
             conn.exec_driver_sql(SQL_HIST_DET, [_det_tuple(d) for d in history.values()])
@@ -177,9 +183,16 @@ class Store:
             conn.exec_driver_sql(SQL_NONDET, [(*k, v) for k, v in nondet.items()])
         if forced:
             conn.exec_driver_sql(SQL_FORCED, [(*k, *v) for k, v in forced.items()])
-        for i in range(0, len(cutouts), 100):  # keep packets well under max_allowed_packet
-            conn.exec_driver_sql(SQL_CUTOUT, cutouts[i:i + 100])
-        return len(own) + len(history) + len(nondet) + len(forced) + len(cutouts)
+        return len(own) + len(history) + len(nondet) + len(forced)
+
+    def _insert_cutouts(self, alerts: list[AlertRows]) -> int:
+        cutouts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
+        if not cutouts:
+            return 0
+        with self.engine.begin() as conn:
+            for i in range(0, len(cutouts), 100):  # keep packets well under max_allowed_packet
+                conn.exec_driver_sql(SQL_CUTOUT, cutouts[i:i + 100])
+        return len(cutouts)
 
     def _recompute_objects(self, conn: Connection, alerts: list[AlertRows]) -> list[dict]:
         latest: dict[str, AlertRows] = {}
