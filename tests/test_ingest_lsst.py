@@ -70,3 +70,46 @@ def test_negative_lsst_flux_has_no_magnitude(fresh_alerts_db, tmp_path):
     (mag, flux, isdiffpos), = rows("SELECT mag, flux, isdiffpos FROM detections WHERE detectionId=%s",
                                    (alert["diaSourceId"],))
     assert mag is None and flux == -350.0 and isdiffpos == 0
+
+
+def test_wire_format_schema_from_a_schema_registry(monkeypatch):
+    """With ALERTLAB_SCHEMA_REGISTRY set, schema ids are asked of the registry (Confluent's REST API)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from alertlab.ingest import decode as decode_mod
+    from alertlab.ingest.replay import messages_of_file
+
+    asked = []
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            if self.path == "/schemas/ids/1100":
+                from alertlab.ingest.synthetic import lsst_schema
+
+                body = json.dumps({"schema": json.dumps(lsst_schema("11.0"))}).encode()
+                self.send_response(200)
+            else:
+                body = b'{"error_code": 40403, "message": "Schema not found"}'
+                self.send_response(404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("ALERTLAB_SCHEMA_REGISTRY", f"http://127.0.0.1:{server.server_port}")
+        wire = messages_of_file(_sample(11).read_bytes())[0]
+        alerts = decode_mod.decode(wire)
+        assert alerts[0].survey == "lsst" and alerts[0].record["diaSource"]["band"] == "r"
+        assert asked == ["/schemas/ids/1100"]
+        unknown = b"\x00" + (4242).to_bytes(4, "big") + wire[5:]
+        with pytest.raises(decode_mod.DecodeError, match="schema id 4242 unknown to the schema registry"):
+            decode_mod.decode(unknown)
+    finally:
+        server.shutdown()
