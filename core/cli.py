@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "alertlab.core.cli",
     "alertlab.core.demo",
     "alertlab.ingest.cli",
+    "alertlab.hub.cli",
+    "alertlab.scheduler.cli",
 ]
 
 

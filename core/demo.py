@@ -36,6 +36,22 @@ def init_schema(ctx: dict) -> None:
         migrations.upgrade(database)
 
 
+@step
+def init_hub(ctx: dict) -> None:
+    """JupyterHub, the front door, at http://$ALERTLAB_HUB_IP:$ALERTLAB_HUB_PORT/ (default 127.0.0.1:8000)."""
+    from alertlab.hub import demo
+
+    ctx["hub_url"] = demo.up()
+
+
+@step
+def init_hub_users(ctx: dict) -> None:
+    """An admin, and alice and bob in the group demo-team, with generated passwords."""
+    from alertlab.hub import demo
+
+    ctx["extra_lines"] = ctx.get("extra_lines", []) + demo.ensure_users()
+
+
 DEMO_TOPICS = "ztf,lsst,annotations"
 
 
@@ -110,7 +126,10 @@ def run(args) -> int:
     if args.down:
         from alertlab.core.cli import services_down
         from alertlab.core.services.process import ServiceState, stop
+        from alertlab.hub import control as hub
 
+        if hub.down():  # users' servers and the hub, before the database they keep their state in
+            print("hub: stopped", file=sys.stderr)
         for name in DOWN_FIRST:
             if stop(ServiceState(name)):
                 print(f"{name}: stopped", file=sys.stderr)

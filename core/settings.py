@@ -46,6 +46,27 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a share between 0 (excluded) and 1")
+    return value
+
+
 def _min_password(raw: str) -> int:
     value = int(raw)
     if value < 8:
@@ -114,6 +135,65 @@ SETTINGS: dict[str, Setting] = {
         Setting("ALERTLAB_TOKEN", "",
                 "Client: a hub API token (made on the hub's token page). Inside the hub, $JUPYTERHUB_API_TOKEN is used."),
         Setting("ALERTLAB_DEBUG", "false", "Show tracebacks instead of one-line errors (same as --debug).", _bool),
+        Setting("ALERTLAB_RUNS_TOPIC", "alertlab.runs",
+                "Kafka topic of queued scheduler runs; workers take them as the consumer group <topic>.workers."),
+        Setting("ALERTLAB_SCHEDULER_WORKERS", "2", "Notebook runs one `alertlab scheduler worker` executes at once.",
+                int),
+        Setting("ALERTLAB_RUN_MEMORY_MB", "4096",
+                "Memory limit (address space, RLIMIT_AS) of each scheduled run's processes, in MB; a schedule "
+                "may ask for less, never more.", int),
+        Setting("ALERTLAB_SCHEDULER_GRACE", "600",
+                "Seconds a scheduled fire time may be late (the scheduler was down) and still run; older ones are "
+                "skipped, several missed ones run once.", float),
+        Setting("ALERTLAB_SCHEDULER_MIN_INTERVAL", "60",
+                "Shortest interval between a schedule's runs, in seconds; below 60 a six-field cron "
+                "(seconds first) is accepted too.", float),
+        Setting("ALERTLAB_SMTP_HOST", "", "SMTP server for scheduler e-mail notifications; empty: no e-mail."),
+        Setting("ALERTLAB_SMTP_PORT", "25", "Port of the SMTP server.", int),
+        Setting("ALERTLAB_SMTP_FROM", "alertlab@localhost", "Sender address of scheduler e-mail notifications."),
+        Setting("ALERTLAB_WEBHOOK_PRIVATE", "false",
+                "Allow scheduler webhooks to private, loopback and link-local addresses (off: only public hosts).",
+                _bool),
+        Setting("ALERTLAB_POWER_GROUP", "power-users",
+                "API: hub group whose members are power users (larger row caps, rates and time limits); "
+                "hub admins are power users too."),
+        Setting("ALERTLAB_RATE_ANONYMOUS", "60",
+                "API: requests per minute from one address without a valid token (then 429 with Retry-After).",
+                _positive_int),
+        Setting("ALERTLAB_RATE_USER", "600", "API: requests per minute of one user.", _positive_int),
+        Setting("ALERTLAB_RATE_POWER", "3000", "API: requests per minute of one power user.", _positive_int),
+        Setting("ALERTLAB_QUERY_ROWS_USER", "100000", "API: most rows one synchronous query returns to a user.",
+                _positive_int),
+        Setting("ALERTLAB_QUERY_ROWS_POWER", "1000000",
+                "API: most rows one synchronous query returns to a power user.", _positive_int),
+        Setting("ALERTLAB_QUERY_SECONDS", "60", "API: time limit of a synchronous query, in seconds.", _positive_float),
+        Setting("ALERTLAB_QUERY_CONCURRENCY", "2",
+                "API: synchronous queries one user may have running at once (more: 429).", _positive_int),
+        Setting("ALERTLAB_QUERY_CONCURRENCY_POWER", "6",
+                "API: synchronous queries one power user may have running at once.", _positive_int),
+        Setting("ALERTLAB_JOB_ROWS_USER", "1000000", "API: most rows an asynchronous query stores for a user.",
+                _positive_int),
+        Setting("ALERTLAB_JOB_ROWS_POWER", "20000000",
+                "API: most rows an asynchronous query stores for a power user.", _positive_int),
+        Setting("ALERTLAB_JOB_SECONDS", "600", "API: time limit of an asynchronous query, in seconds.",
+                _positive_float),
+        Setting("ALERTLAB_JOB_SECONDS_POWER", "3600",
+                "API: time limit of a power user's asynchronous query, in seconds.", _positive_float),
+        Setting("ALERTLAB_JOBS_PER_USER", "4",
+                "API: unfinished asynchronous queries one user may have at once (more: 429).", _positive_int),
+        Setting("ALERTLAB_JOB_WORKERS", "2", "API: asynchronous queries the service runs at once (all users).",
+                _positive_int),
+        Setting("ALERTLAB_JOB_KEEP_DAYS", "7",
+                "API: days an asynchronous query's result is kept (in $ALERTLAB_HOME/jobs) before it is deleted.",
+                _positive_float),
+        Setting("ALERTLAB_FILTER_MAX_NIGHT_SHARE", "0.1",
+                "API: a filter is refused when its dry run matches more than this share of one night's objects.",
+                _share),
+        Setting("ALERTLAB_FILTER_DRYRUN_DAYS", "3",
+                "API: days of data (before the latest object's lastmjd) a filter's dry run looks at by default.",
+                _positive_float),
+        Setting("ALERTLAB_FILTER_DRYRUN_SECONDS", "30", "API: time limit of a filter's dry run, in seconds.",
+                _positive_float),
     ]
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+import subprocess
+import sys
 import time
 
 import httpx
@@ -208,3 +210,27 @@ def test_hub_status_and_idempotent_up(hub):
     assert time.monotonic() - started < 5
     row = control.status()
     assert row["running"] and row["answers"] and row["proxy_running"] and row["url"] == hub.url
+    alertlab = os.path.join(os.path.dirname(sys.executable), "alertlab")
+    out = subprocess.run([alertlab, "hub", "status"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith(f"hub: running {hub.url} pid {pid} ")
+    assert stat.S_IMODE(os.stat(control.state().dir).st_mode) == 0o700  # cookie secret, configuration
+
+
+def test_idle_servers_are_culled(hub, monkeypatch):
+    """With ALERTLAB_IDLE_TIMEOUT=20, a server nobody uses is stopped within a minute (the hub restarts
+    with that setting for this test, then back)."""
+    from alertlab.hub import control
+
+    name = hub.user(f"ida-{TAG}")
+    monkeypatch.setenv("ALERTLAB_IDLE_TIMEOUT", "20")
+    control.restart()
+    try:
+        hub.spawn(name)
+        deadline = time.monotonic() + 90
+        while hub.api.server(name) is not None and time.monotonic() < deadline:
+            time.sleep(2)
+        assert hub.api.server(name) is None, "the idle server was not stopped"
+        assert os.path.isdir(f"/home/alertlab-{name}")  # the files stay
+    finally:
+        monkeypatch.delenv("ALERTLAB_IDLE_TIMEOUT")
+        control.restart()

@@ -1,0 +1,181 @@
+"""The one authorization rule for everything users can share.
+
+nbgallery's rule: a resource is readable by a user if it is public, owned by
+the user, shared with one of the user's JupyterHub groups, shared with the
+user by name, or the user is an admin. Each share gives a role:
+
+- ``viewer``: read it (and its hits, its matches);
+- ``editor``: also change it (rename, add cones, change a filter's SQL);
+- the owner (and an admin) also deletes it and decides who it is shared with.
+
+"Public" is a share with ``all`` (every logged-in user), as a viewer only.
+
+Shares live in the application database (table ``shares``), keyed by the
+resource's kind (``watchlist``, ``area``, ``filter``; later ``notebook``,
+``dashboard``, ``schedule``) and id, so any kind of resource uses the same
+rule: the route loads its resource, builds a ``Resource`` (kind, id, owner)
+and calls ``check(user, resource, "read" | "edit" | "own")``, which returns the
+caller's role or raises ``Forbidden`` (403). Listing uses ``shared_with(user,
+kind)``. A user's groups come from the hub with the token (cached by the
+service for at most a minute), so leaving a group ends its shares' access.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from alertlab.api.auth import Forbidden, HubUser
+from alertlab.core import db
+from alertlab.core.errors import AlertLabError
+
+VIEWER, EDITOR, OWNER, ADMIN = "viewer", "editor", "owner", "admin"
+SHARE_ROLES = (VIEWER, EDITOR)
+GRANTEE_KINDS = ("user", "group", "all")
+_RANK = {None: 0, VIEWER: 1, EDITOR: 2, OWNER: 3, ADMIN: 4}
+_NEEDS = {"read": VIEWER, "edit": EDITOR, "own": OWNER}
+_VERBS = {"read": "see", "edit": "change", "own": "delete or share"}
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+
+
+class InvalidShare(AlertLabError):
+    """A share that cannot be made (unknown role, empty name, ...)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str    # watchlist, area, filter, ...
+    id: str      # the resource's id, as text
+    owner: str   # hub user name
+
+    @classmethod
+    def of(cls, kind: str, ident, owner: str) -> "Resource":
+        return cls(kind, str(ident), owner)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+@dataclass(frozen=True)
+class Share:
+    grantee_kind: str  # user, group, all
+    grantee: str       # user or group name; "" for all
+    role: str          # viewer, editor
+    created_by: str
+    created: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _grantee_clause(user: HubUser) -> tuple[str, list]:
+    """SQL (and parameters) matching the share rows that apply to ``user``."""
+    parts, params = ["grantee_kind = 'all'", "(grantee_kind = 'user' AND grantee = %s)"], [user.name]
+    if user.groups:
+        parts.append(f"(grantee_kind = 'group' AND grantee IN ({', '.join(['%s'] * len(user.groups))}))")
+        params += list(user.groups)
+    return "(" + " OR ".join(parts) + ") AND (expires IS NULL OR expires > %s)", params + [_now()]
+
+
+def _best(roles) -> str | None:
+    return max(roles, key=lambda r: _RANK[r], default=None)
+
+
+def role(user: HubUser, resource: Resource) -> str | None:
+    """The caller's role on the resource: ``owner``, ``admin``, ``editor``, ``viewer`` or None."""
+    if user.name == resource.owner:
+        return OWNER
+    if user.admin:
+        return ADMIN
+    clause, params = _grantee_clause(user)
+    with db.engine("app").connect() as conn:
+        roles = conn.exec_driver_sql(
+            f"SELECT DISTINCT role FROM shares WHERE resource_kind = %s AND resource_id = %s AND {clause}",
+            (resource.kind, resource.id, *params)).scalars().all()
+    return _best(roles)
+
+
+def allows(role_: str | None, need: str) -> bool:
+    """Whether a role (from ``role``) is enough for ``need``: read, edit or own."""
+    return _RANK[role_] >= _RANK[_NEEDS[need]]
+
+
+def check(user: HubUser, resource: Resource, need: str = "read") -> str:
+    """The caller's role if it allows ``need`` (read, edit, own); Forbidden (403) otherwise."""
+    if need not in _NEEDS:
+        raise ValueError(f"need must be one of {sorted(_NEEDS)}")
+    found = role(user, resource)
+    if allows(found, need):
+        return found
+    if found is None:
+        raise Forbidden(f"{resource} is not shared with you")
+    raise Forbidden(f"you may not {_VERBS[need]} {resource}: you are a {found} of it"
+                    + ("" if need != "own" else "; only its owner can"))
+
+
+def shared_with(user: HubUser, kind: str) -> dict[str, str]:
+    """The ids of the resources of ``kind`` shared with the user (directly, through a group or with
+    everyone), each with the best role it has."""
+    clause, params = _grantee_clause(user)
+    with db.engine("app").connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT resource_id, role FROM shares WHERE resource_kind = %s AND {clause}", (kind, *params)).all()
+    best: dict[str, str] = {}
+    for rid, r in rows:
+        best[rid] = _best([best.get(rid), r])
+    return best
+
+
+def shares(resource: Resource) -> list[Share]:
+    """Who the resource is shared with."""
+    with db.engine("app").connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT grantee_kind, grantee, role, created_by, created FROM shares WHERE resource_kind = %s "
+            "AND resource_id = %s AND grantee_kind IN ('user', 'group', 'all') "
+            "ORDER BY FIELD(grantee_kind, 'all', 'group', 'user'), grantee",
+            (resource.kind, resource.id)).all()
+    return [Share(*row) for row in rows]
+
+
+def grant(resource: Resource, grantee_kind: str, grantee: str | None, role_: str, by: str) -> Share:
+    """Share the resource (or change an existing share's role). InvalidShare for a share that makes no sense."""
+    if grantee_kind not in GRANTEE_KINDS:
+        raise InvalidShare(f"share with a user, a group or all, not {grantee_kind!r}")
+    if role_ not in SHARE_ROLES:
+        raise InvalidShare(f"the role must be viewer or editor, not {role_!r}")
+    grantee = (grantee or "").strip()
+    if grantee_kind == "all":
+        if grantee:
+            raise InvalidShare("a share with all logged-in users names no grantee")
+        if role_ != VIEWER:
+            raise InvalidShare("all logged-in users can only be viewers; share with a group to let others edit")
+    elif not _NAME.match(grantee):
+        raise InvalidShare(f"name the {grantee_kind} to share with (1 to 255 characters)")
+    elif grantee_kind == "user" and grantee == resource.owner:
+        raise InvalidShare(f"{grantee} owns {resource} already")
+    created = _now()
+    with db.engine("app").begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO shares (resource_kind, resource_id, grantee_kind, grantee, role, created_by, created) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE role = VALUES(role), "
+            "created_by = VALUES(created_by), created = VALUES(created), expires = NULL",
+            (resource.kind, resource.id, grantee_kind, grantee, role_, by, created))
+    return Share(grantee_kind, grantee, role_, by, created)
+
+
+def revoke(resource: Resource, grantee_kind: str, grantee: str | None) -> bool:
+    """Stop sharing with that grantee; False when there was no such share."""
+    with db.engine("app").begin() as conn:
+        result = conn.exec_driver_sql(
+            "DELETE FROM shares WHERE resource_kind = %s AND resource_id = %s AND grantee_kind = %s AND grantee = %s",
+            (resource.kind, resource.id, grantee_kind, (grantee or "").strip()))
+    return result.rowcount > 0
+
+
+def forget(kind: str, ident) -> None:
+    """Remove every share of a deleted resource."""
+    with db.engine("app").begin() as conn:
+        conn.exec_driver_sql("DELETE FROM shares WHERE resource_kind = %s AND resource_id = %s", (kind, str(ident)))
+
