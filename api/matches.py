@@ -25,6 +25,7 @@ import uuid
 
 from alertlab.core import settings
 from alertlab.core.errors import AlertLabError, ServiceError
+from alertlab.core.kafka_client import client_config
 
 MAX_WAIT = 30.0
 MAX_EVENTS = 1000
@@ -68,7 +69,7 @@ def read(kind: str, ident, cursor: str | None, wait: float, max_events: int) -> 
     topic = settings.get("ALERTLAB_MATCHES_TOPIC")
     latest = cursor in (None, "latest")
     positions = {} if latest else parse_cursor(cursor)
-    consumer = Consumer({"bootstrap.servers": bootstrap(), "group.id": f"alertlab-api-{uuid.uuid4().hex}",
+    consumer = Consumer({**client_config(), "group.id": f"alertlab-api-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "auto.offset.reset": "earliest", "log_level": 3, "socket.timeout.ms": 10000})
     try:

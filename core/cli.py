@@ -57,6 +57,8 @@ def services_up(args) -> int:
         info = kafka.up()
         print(f"kafka: running (pid {info['pid']}, {info['bootstrap']})", file=sys.stderr)
         lines.append(f"export ALERTLAB_KAFKA='{info['bootstrap']}'")
+        lines.append(f"export ALERTLAB_KAFKA_USERNAME='{info['username']}'")
+        lines.append(f"export ALERTLAB_KAFKA_PASSWORD='{info['password']}'")
     print("\n".join(lines))
     return 0
 

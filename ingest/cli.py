@@ -28,12 +28,9 @@ def add_commands(sub) -> None:
 
 
 def _require_kafka() -> str:
-    from alertlab.core import settings
+    from alertlab.core.kafka_client import bootstrap
 
-    servers = settings.get("ALERTLAB_KAFKA")
-    if not servers:
-        raise AlertLabError("no Kafka: set ALERTLAB_KAFKA or run `eval \"$(alertlab services up)\"` first")
-    return servers
+    return bootstrap()  # a one-line error when there is no Kafka
 
 
 def run_ingest(args) -> int:

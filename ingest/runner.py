@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from alertlab.core import db, settings
+from alertlab.core.errors import AlertLabError
+from alertlab.core.kafka_client import client_config
 from alertlab.ingest.pipeline import BatchStats, Pipeline, RawMessage
 
 
@@ -38,8 +40,8 @@ def build_pipeline(producer=None, survey: str | None = None, match: bool = True)
 
 
 def producer_config() -> dict:
-    return {"bootstrap.servers": settings.get("ALERTLAB_KAFKA"), "linger.ms": 5, "acks": "all", "log_level": 3,
-            "enable.idempotence": True, "message.max.bytes": 10_000_000, "queue.buffering.max.kbytes": 1_048_576}
+    return client_config(**{"linger.ms": 5, "acks": "all", "log_level": 3,
+            "enable.idempotence": True, "message.max.bytes": 10_000_000, "queue.buffering.max.kbytes": 1_048_576})
 
 
 @dataclass
@@ -134,13 +136,13 @@ class KafkaIngest:
         self.stopping = True
 
     def run(self) -> Totals:
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.get("ALERTLAB_KAFKA"), "group.id": self.group,
+        self.consumer = Consumer(client_config(**{
+            "group.id": self.group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
             # a killed member's partitions move to the others within ~10 s
             "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
-        })
+        }))
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         previous = signal.signal(signal.SIGTERM, self.stop) if _main_thread() else None
         started = last_message = time.monotonic()
@@ -203,7 +205,7 @@ def ingest_files(paths: list[str], survey: str | None = None, pipeline: Pipeline
     """Avro container files (one or many alerts each) into the database, in batches.
 
     With Kafka configured, match events and dead letters are published as for a stream."""
-    producer = Producer(producer_config()) if settings.get("ALERTLAB_KAFKA") else None
+    producer = Producer(producer_config()) if _kafka_configured() else None
     pipeline = pipeline or build_pipeline(producer, survey, match=match)
     totals = Totals()
     batch: list[RawMessage] = []
@@ -221,3 +223,11 @@ def ingest_files(paths: list[str], survey: str | None = None, pipeline: Pipeline
         if progress:
             progress(totals, len(batch))
     return totals
+
+
+def _kafka_configured() -> bool:
+    try:
+        client_config()
+        return True
+    except AlertLabError:
+        return False

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from alertlab.core import settings
 from alertlab.core.errors import AlertLabError, ServiceError
+from alertlab.core.kafka_client import client_config
 
 PARTITIONS = 8
 _producers: dict[str, Producer] = {}
@@ -46,7 +47,7 @@ def ensure_topic(name: str | None = None, partitions: int = PARTITIONS) -> str:
     servers = bootstrap()
     if (servers, name) in _topics_made:
         return name
-    admin = AdminClient({"bootstrap.servers": servers})
+    admin = AdminClient(client_config())
     existing = admin.list_topics(timeout=10).topics
     if name not in existing:
         future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
@@ -63,7 +64,7 @@ def producer() -> Producer:
     servers = bootstrap()
     with _lock:
         if servers not in _producers:
-            _producers[servers] = Producer({"bootstrap.servers": servers, "acks": "all", "linger.ms": 0,
+            _producers[servers] = Producer({**client_config(), "acks": "all", "linger.ms": 0,
                                             "enable.idempotence": True, "log_level": 3})
         return _producers[servers]
 

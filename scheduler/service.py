@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError
 from alertlab.core import db, settings
 from alertlab.scheduler import alerts, ledger, queue, schedules, triggers
 from alertlab.scheduler.store import aware, engine, rows
+from alertlab.core.kafka_client import client_config
 
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 1.0
@@ -186,7 +187,7 @@ class SchedulerService:
 
     def _alert_loop(self) -> None:
         consumer = Consumer({
-            "bootstrap.servers": queue.bootstrap(), "group.id": alerts.consumer_group(),
+            **client_config(), "group.id": alerts.consumer_group(),
             "enable.auto.commit": False, "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000, "log_level": 3, "fetch.wait.max.ms": 50,
         })

@@ -32,6 +32,7 @@ from alertlab.core import settings
 from alertlab.scheduler import execute as execute_mod
 from alertlab.scheduler import ledger, notify, queue
 from alertlab.scheduler.execute import Execution
+from alertlab.core.kafka_client import client_config
 
 log = logging.getLogger(__name__)
 _instances = iter(range(1, 1 << 30))
@@ -153,7 +154,7 @@ class Worker:
         if settled:
             log.warning("settled runs left running by a dead worker on this host: %s", settled)
         self.consumer = Consumer({
-            "bootstrap.servers": queue.bootstrap(), "group.id": queue.group(), "enable.auto.commit": False,
+            **client_config(), "group.id": queue.group(), "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 300000, "partition.assignment.strategy": "roundrobin", "log_level": 3,
             "fetch.wait.max.ms": 50,

@@ -37,6 +37,8 @@ def services(tmp_path_factory):
         kinfo = kafka.up()
         started.append(kafka)
         os.environ["ALERTLAB_KAFKA"] = kinfo["bootstrap"]
+        os.environ["ALERTLAB_KAFKA_USERNAME"] = kinfo["username"]
+        os.environ["ALERTLAB_KAFKA_PASSWORD"] = kinfo["password"]
     for database in migrations.DATABASES:
         migrations.upgrade(database)
     yield {"db_url": os.environ["ALERTLAB_DB_URL"], "kafka": os.environ["ALERTLAB_KAFKA"], "home": home}

@@ -16,6 +16,7 @@ import fastavro
 from confluent_kafka import Consumer, Producer
 
 from alertlab.core import db
+from alertlab.core.kafka_client import client_config
 from conftest import SHARED_DATA
 
 ZTF_FILES = sorted(glob.glob(str(SHARED_DATA / "ztf" / "alerts" / "*.avro")))
@@ -105,8 +106,8 @@ def fingerprint(objects) -> dict:
 
 
 def read_topic(topic: str, expect: int | None = None, timeout: float = 20.0) -> list:
-    consumer = Consumer({"bootstrap.servers": os.environ["ALERTLAB_KAFKA"], "group.id": f"reader-{time.time()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(client_config(**{"group.id": f"reader-{time.time()}", "auto.offset.reset": "earliest",
+                                         "enable.auto.commit": False}))
     consumer.subscribe([topic])
     out, deadline, quiet_since = [], time.monotonic() + timeout, None
     try:

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from alertlab.core.kafka_client import client_config
 from ingest_helpers import ALERTLAB, counts_for, events, replay, rows, ztf_expected
 
 pytestmark = pytest.mark.services
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.services
 
 def test_two_ingest_processes_in_one_group_share_a_partitioned_topic(fresh_alerts_db, topic, monkeypatch):
     monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
-    admin = AdminClient({"bootstrap.servers": os.environ["ALERTLAB_KAFKA"]})
+    admin = AdminClient(client_config())
     admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])[topic].result(30)
     env = {**os.environ, "ALERTLAB_INGEST_BATCH": "40"}
     cmd = [ALERTLAB, "ingest", "--kafka", topic, "--group", f"g-{topic}", "--until-idle", "6", "--quiet"]
@@ -51,7 +52,7 @@ def test_annotations_over_kafka_keep_one_current_row_and_history(fresh_alerts_db
     monkeypatch.setenv("ALERTLAB_ANNOTATIONS_TOPIC", topic)
     monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
     monkeypatch.setenv("ALERTLAB_DEADLETTER_TOPIC", f"{topic}-dlq")
-    producer = Producer({"bootstrap.servers": os.environ["ALERTLAB_KAFKA"]})
+    producer = Producer(client_config())
     notes = [
         {"objectId": "ZTF23aaaaaaa", "annotator": "fink", "classification": "SN candidate",
          "classdict": {"SN": 0.7, "AGN": 0.1}, "updated": "2026-11-27T01:00:00Z", "version": "1"},

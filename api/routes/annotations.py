@@ -26,6 +26,7 @@ from alertlab.api.models import AUTH_ERRORS, errors
 from alertlab.api.ratelimit import caller
 from alertlab.core import db, settings
 from alertlab.ingest.decode import DecodeError
+from alertlab.core.kafka_client import client_config
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["annotations"])
@@ -68,7 +69,7 @@ def _producer(app):
 
         from alertlab.api.matches import bootstrap
 
-        app.state.producer = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 5, "acks": "all",
+        app.state.producer = Producer({**client_config(), "linger.ms": 5, "acks": "all",
                                        "log_level": 3})
     return app.state.producer
 

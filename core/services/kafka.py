@@ -13,11 +13,12 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from alertlab.core import settings
+from alertlab.core import secrets, settings
 from alertlab.core.errors import ServiceError
-from alertlab.core.services.process import ServiceState, require, start, stop, wait_until
+from alertlab.core.services.process import ServiceState, private_dir, require, start, stop, wait_until
 
 NAME = "kafka"
+CLIENT_USER = "alertlab"  # the one SASL/PLAIN principal AlertLab's services use
 JAVA_HINT = "install Java 17 or newer: apt-get install openjdk-17-jre-headless"
 MVN_HINT = "install Maven: apt-get install maven"
 
@@ -63,17 +64,28 @@ def _fetch_jars(lib: Path) -> None:
     partial.rename(lib)
 
 
+def client_password() -> str:
+    return secrets.get("kafka_client")
+
+
 def _write_config(state: ServiceState, port: int, controller_port: int) -> Path:
     data_dir = state.dir / "data"
+    admin_pw, client_pw = secrets.get("kafka_admin"), client_password()
+    jaas = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+            f'password="{admin_pw}" user_admin="{admin_pw}" user_{CLIENT_USER}="{client_pw}";')
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        # clients must log in (SASL/PLAIN): other local users, e.g. notebooks, cannot read or inject alerts
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -88,7 +100,11 @@ def _write_config(state: ServiceState, port: int, controller_port: int) -> Path:
         "log.retention.hours": "168",
     }
     path = state.dir / "server.properties"
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the passwords
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{k}={v}\n" for k, v in props.items()))
+    os.chmod(path, 0o600)
+    state.save(sasl=True)
     (state.dir / "log4j2.properties").write_text(LOG4J2)
     return path
 
@@ -114,8 +130,10 @@ def bootstrap() -> str:
 def _answers(servers: str) -> bool:
     from confluent_kafka.admin import AdminClient
 
+    conf = {"bootstrap.servers": servers, "log_level": 0, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "PLAIN", "sasl.username": CLIENT_USER, "sasl.password": client_password()}
     try:
-        md = AdminClient({"bootstrap.servers": servers, "log_level": 0}).list_topics(timeout=2)
+        md = AdminClient(conf).list_topics(timeout=2)
         return bool(md.brokers)
     except Exception:
         return False
@@ -126,7 +144,7 @@ def up() -> dict:
     state = ServiceState(NAME)
     if not state.running():
         lib = state.dir / "lib"
-        state.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state.dir)
         _fetch_jars(lib)
         port = state.port("port")
         controller_port = state.port("controller_port")
@@ -138,7 +156,7 @@ def up() -> dict:
                 "-cp", f"{lib}/*", "kafka.Kafka", str(config)]
         start(state, argv, env={**os.environ, "KAFKA_HEAP_OPTS": ""})
         wait_until(lambda: _answers(bootstrap()), state, "answer a metadata request")
-    return {"pid": state.pid(), "bootstrap": bootstrap()}
+    return {"pid": state.pid(), "bootstrap": bootstrap(), "username": CLIENT_USER, "password": client_password()}
 
 
 def down() -> bool:

@@ -20,7 +20,7 @@ import pymysql
 
 from alertlab.core import secrets, settings
 from alertlab.core.errors import ServiceError
-from alertlab.core.services.process import ServiceState, require, start, stop, wait_until
+from alertlab.core.services.process import ServiceState, private_dir, require, start, stop, wait_until
 
 NAME = "mariadb"
 WRITER = "alertlab_writer"
@@ -42,7 +42,7 @@ def _is_root() -> bool:
 
 def _initialise(datadir: Path) -> None:
     install_db = require("mariadb-install-db", INSTALL_HINT)
-    datadir.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(datadir.parent)
     tmp = datadir.with_name("data.partial")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
     cmd = [install_db, "--no-defaults", f"--datadir={tmp}", "--auth-root-authentication-method=normal",
@@ -130,7 +130,7 @@ def up() -> dict:
         ]
         if _is_root():
             argv.append("--user=root")
-        (settings.home() / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home() / "logs")
         start(state, argv)
         wait_until(lambda: _answers(paths["socket"]), state, "answer on its socket")
     _bootstrap(paths["socket"])

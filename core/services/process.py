@@ -58,7 +58,7 @@ class ServiceState:
     def save(self, **values) -> dict:
         data = self.load()
         data.update(values)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.file.write_text(json.dumps(data, indent=1))
         return data
 
@@ -94,9 +94,16 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` readable by this account only: service data, logs and passwords live there, and
+    other local accounts (users' notebooks) must not read them."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 def log_path(name: str) -> Path:
-    logs = settings.home() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = private_dir(settings.home() / "logs")
     return logs / f"{name}.log"
 
 
