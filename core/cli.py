@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug or _debug_env()
     try:
+        # children (hub, services, workers) may run in other directories: give them the absolute home
+        os.environ["ALERTLAB_HOME"] = str(settings.home())
         return args.func(args) or 0
     except AlertLabError as exc:
         if debug:
