@@ -74,6 +74,14 @@ def _min_password(raw: str) -> int:
     return value
 
 
+def _choice(*allowed: str):
+    def parse(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return raw
+    return parse
+
+
 SETTINGS: dict[str, Setting] = {
     s.env: s
     for s in [
@@ -137,6 +145,11 @@ SETTINGS: dict[str, Setting] = {
                 "Client: URL of the `alertlab` service (http://HOST/services/alertlab/). Inside the hub it is set for you."),
         Setting("ALERTLAB_TOKEN", "",
                 "Client: a hub API token (made on the hub's token page). Inside the hub, $JUPYTERHUB_API_TOKEN is used."),
+        Setting("ALERTLAB_CUTOUT_STORE", "files",
+                "Where alert stamps are kept: `files` (pack files in ALERTLAB_CUTOUT_DIR, indexed in the `cutouts` "
+                "table) or `db` (BLOBs in the `cutouts` table).", _choice("files", "db")),
+        Setting("ALERTLAB_CUTOUT_DIR", "",
+                "Folder of the stamp pack files (shared storage when several hosts ingest). Empty: $ALERTLAB_HOME/cutouts."),
         Setting("ALERTLAB_DEBUG", "false", "Show tracebacks instead of one-line errors (same as --debug).", _bool),
         Setting("ALERTLAB_RUNS_TOPIC", "alertlab.runs",
                 "Kafka topic of queued scheduler runs; workers take them as the consumer group <topic>.workers."),
@@ -197,6 +210,25 @@ SETTINGS: dict[str, Setting] = {
                 _positive_float),
         Setting("ALERTLAB_FILTER_DRYRUN_SECONDS", "30", "API: time limit of a filter's dry run, in seconds.",
                 _positive_float),
+        Setting("ALERTLAB_GALLERY_MAX_MB", "20", "Gallery: the largest notebook one may publish, in MB.",
+                _positive_int),
+        Setting("ALERTLAB_LINK_DAYS", "7", "Sharing: days a new share link stays valid unless its maker says otherwise.",
+                _positive_float),
+        Setting("ALERTLAB_VOILA_USER", "alertlab-voila",
+                "Dashboards: the unprivileged unix account the Voila server and dashboard kernels run as (made on "
+                "first start when the hub runs as root)."),
+        Setting("ALERTLAB_DASHBOARD_VIEWERS", "20",
+                "Dashboards: kernels one dashboard may have at once (viewers with it open); more get 429. "
+                "An entry may set a lower limit.", _positive_int),
+        Setting("ALERTLAB_DASHBOARD_IDLE_SECONDS", "600",
+                "Dashboards: a dashboard kernel idle this long is stopped (culled), even with its page open.",
+                _positive_int),
+        Setting("ALERTLAB_DASHBOARD_WARM_KERNELS", "4",
+                "Dashboards: kernels kept started and waiting for viewers, so a dashboard opens without waiting "
+                "for a kernel to boot (0: none).", int),
+        Setting("ALERTLAB_DASHBOARD_TOKEN_SECONDS", "3600",
+                "Dashboards: lifetime of the short-lived hub token a dashboard kernel gets for its viewer.",
+                _positive_int),
     ]
 }
 

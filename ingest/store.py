@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from alertlab.ingest import cutouts as cutout_store
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
 from alertlab.ingest.rows import AlertRows, extra_json
 
@@ -44,7 +45,6 @@ SQL_ALERT_DET = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES {_placeh
 SQL_HIST_DET = f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES {_placeholders(len(DET_COLS))}"
 SQL_NONDET = "INSERT IGNORE INTO nondetections (objectId, mjd, band, diffmaglim) VALUES (%s,%s,%s,%s)"
 SQL_FORCED = "INSERT IGNORE INTO forced_photometry (objectId, mjd, band, flux, fluxerr, extra) VALUES (%s,%s,%s,%s,%s,%s)"
-SQL_CUTOUT = "INSERT IGNORE INTO cutouts (detectionId, kind, fileName, data) VALUES (%s,%s,%s,%s)"
 _updates = ["updated=IF(ndet<=>VALUES(ndet) AND lastmjd<=>VALUES(lastmjd), updated, CURRENT_TIMESTAMP(6))"]
 _updates += [f"`{c}`=COALESCE(VALUES(`{c}`), `{c}`)" if c in SURVEY_EXTRA else f"`{c}`=VALUES(`{c}`)"
              for c in OBJ_COLS[1:]]
@@ -111,8 +111,8 @@ class Store:
             unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
         result = BatchResult(alerts=[], objects=[])
-        # Cutouts (most of the bytes) go in on their own connection, in parallel with the main transaction:
-        # they are keyed and inserted with INSERT IGNORE, so a crash between the two loses and doubles nothing.
+        # Cutouts (most of the bytes) are stored in parallel with the main transaction (see ingest/cutouts.py):
+        # keyed and written once, so a crash between the two loses and doubles nothing.
         cutouts = self._pool.submit(self._insert_cutouts, alerts) if alerts else None
         with self.engine.begin() as conn:
             if alerts:
@@ -186,13 +186,7 @@ class Store:
         return len(own) + len(history) + len(nondet) + len(forced)
 
     def _insert_cutouts(self, alerts: list[AlertRows]) -> int:
-        cutouts = [(c["detectionId"], c["kind"], c["fileName"], c["data"]) for a in alerts for c in a.cutouts]
-        if not cutouts:
-            return 0
-        with self.engine.begin() as conn:
-            for i in range(0, len(cutouts), 100):  # keep packets well under max_allowed_packet
-                conn.exec_driver_sql(SQL_CUTOUT, cutouts[i:i + 100])
-        return len(cutouts)
+        return cutout_store.write(self.engine, [c for a in alerts for c in a.cutouts])
 
     def _recompute_objects(self, conn: Connection, alerts: list[AlertRows]) -> list[dict]:
         latest: dict[str, AlertRows] = {}

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from alertlab.api import cone as cone_search
 from alertlab.api import cutouts as stamps
+from alertlab.ingest import cutouts as cutout_store
 from alertlab.api.auth import HubUser
 from alertlab.api.formats import CSV_TYPE, cell, csv_chunks
 from alertlab.api.hits import condition, visible_ids
@@ -183,8 +184,7 @@ def cutout(detectionId: int = Path(ge=0, le=2**63 - 1, description="The detectio
            user: HubUser = Depends(caller)):
     """One of the three image stamps that came with an alert (detections with `has_alert` = 1)."""
     with db.engine("alerts", reader=True).connect() as conn:
-        data = conn.exec_driver_sql("SELECT data FROM cutouts WHERE detectionId = %s AND kind = %s",
-                                    (detectionId, kind)).scalar()
+        data = cutout_store.read(conn, detectionId, kind)
     if data is None:
         raise HTTPException(404, f"there is no {kind} cutout for detection {detectionId}")
     headers = {"Cache-Control": "private, max-age=86400"}

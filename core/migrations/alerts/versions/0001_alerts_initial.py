@@ -99,7 +99,10 @@ CREATE TABLE cutouts (
   detectionId BIGINT NOT NULL,
   kind ENUM('science','template','difference') NOT NULL,
   fileName VARCHAR(255) NULL,
-  data MEDIUMBLOB NOT NULL,
+  pack VARCHAR(255) NULL,
+  pack_offset BIGINT NULL,
+  length INT NULL,
+  data MEDIUMBLOB NULL,
   PRIMARY KEY (detectionId, kind)
 ) {TABLE}""")
     op.execute(f"""
