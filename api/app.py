@@ -9,7 +9,8 @@ import os
 from fastapi import Depends, FastAPI
 
 from alertlab.api import auth, ratelimit, v1
-from alertlab.api.routes import query, session, whoami
+from alertlab.api.routes import gallery, query, session, whoami
+from alertlab.scheduler import api as scheduler_api
 
 DEFAULT_PREFIX = "/services/alertlab/"
 
@@ -26,7 +27,11 @@ def create_app(service_auth: auth.ServiceAuth | None = None, prefix: str | None 
                   openapi_url=f"{base}/api/openapi.json", redoc_url=None)
     auth.install(app, service_auth)
     app.include_router(session.router, prefix=base)
-    app.include_router(whoami.router, prefix=f"{base}/api/v1", dependencies=[Depends(ratelimit.caller)])
+    app.include_router(whoami.router, prefix=f"{base}/api/v1", dependencies=[Depends(ratelimit.caller)],
+                       responses=v1.errors(*v1.AUTH_ERRORS))
     app.include_router(query.router, prefix=f"{base}/api/v1")
     v1.install(app, base)  # the alert data API (issue 5): its routers, 429 and 503 answers
+    gallery.install(app, base)  # the gallery (API and pages) and the dashboards (issue 7)
+    app.include_router(scheduler_api.router, prefix=f"{base}/api/v1",  # schedules and runs (issue 6)
+                       dependencies=[Depends(ratelimit.caller)], responses=v1.errors(*v1.AUTH_ERRORS))
     return app

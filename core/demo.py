@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 STEPS = []
-DOWN_FIRST = ["ingest"]  # detached processes the demo started, stopped before the services
+DOWN_FIRST = ["scheduler-worker", "scheduler", "ingest"]  # detached processes the demo started, stopped first
 
 
 def step(func):
@@ -72,6 +72,18 @@ def init_ingest(ctx: dict) -> None:
 
 
 @step
+def init_scheduler(ctx: dict) -> None:
+    """The scheduler service (cron and alert triggers) and one run worker, as detached processes."""
+    import argparse
+
+    from alertlab.scheduler import cli as scheduler_cli
+
+    scheduler_cli.up(argparse.Namespace())
+    ctx["extra_lines"] = ctx.get("extra_lines", []) + [
+        "The scheduler and a run worker are running (`alertlab scheduler status`; docs/scheduler.md)."]
+
+
+@step
 def init_sample_alerts(ctx: dict) -> None:
     """Replay the real ZTF sample alerts into the `ztf` topic once, and wait until they are stored."""
     import time
@@ -103,6 +115,18 @@ def init_sample_alerts(ctx: dict) -> None:
             conn.rollback()
     ctx["extra_lines"] = ctx.get("extra_lines", []) + [
         f"The alert database holds {stored} alerts from {len(files)} sample files ({files[0].parent})."]
+
+
+@step
+def init_gallery(ctx: dict) -> None:
+    """The example notebooks of shared_notebooks/, run once and published by alice as public gallery entries."""
+    from alertlab.gallery import seed
+    from alertlab.hub import control, demo
+
+    lines = seed.publish_examples(demo.USERS[0], visibility="public")
+    ctx["extra_lines"] = ctx.get("extra_lines", []) + [
+        f"The gallery: {control.service_url()}gallery (dashboards: open an entry, then \"Open as dashboard\")."
+    ] + lines
 
 
 def sample_files() -> list[Path]:

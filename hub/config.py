@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 
+from alertlab.api.classes import SERVICE_SETTINGS as API_SETTINGS  # limits, topics of the API
 from alertlab.core import secrets, settings
 from alertlab.hub import auth, control, groupadmins
 from alertlab.hub.spawner import AlertLabSpawner
 
 # Settings the `alertlab` web service needs (database URLs, names); everything else it derives.
 SERVICE_ENV = ("ALERTLAB_HOME", "ALERTLAB_DB_URL", "ALERTLAB_DB_READER_URL", "ALERTLAB_ALERTS_DB",
-               "ALERTLAB_APP_DB", "ALERTLAB_KAFKA", "ALERTLAB_DEBUG")
+               "ALERTLAB_APP_DB", "ALERTLAB_KAFKA", "ALERTLAB_DEBUG", *API_SETTINGS)
 # What $JUPYTERHUB_API_TOKEN may do inside a user's server: the usual (activity, its own
 # server), plus use the alertlab service and say who its owner is.
 SERVER_TOKEN_SCOPES = [
@@ -44,12 +45,21 @@ def _services(api_port: int) -> tuple[list[dict], list[dict]]:
         },
         # token-only service used by `alertlab hub ...`, the demo, the tests and the benchmark
         {"name": control.CLI_SERVICE, "api_token": control.cli_token(), "display": False},
+        # the scheduler (`alertlab scheduler up`, docs/scheduler.md) runs on its own and may scale out to
+        # other machines; its token only makes short-lived tokens for the owners of runs
+        {"name": control.SCHEDULER_SERVICE, "api_token": control.scheduler_token(), "display": False},
     ]
     roles = [
         {
             "name": "user",
             "description": "Standard user privileges, and use of the alertlab web service",
             "scopes": ["self", f"access:services!service={control.SERVICE}"],
+        },
+        {
+            "name": control.SCHEDULER_SERVICE,
+            "description": "Tokens for the owners of scheduled notebook runs",
+            "scopes": ["tokens", "read:users:name"],
+            "services": [control.SCHEDULER_SERVICE],
         },
         {
             "name": control.CLI_SERVICE,
@@ -68,6 +78,9 @@ def _services(api_port: int) -> tuple[list[dict], list[dict]]:
         roles.append({"name": "idle-culler", "description": "Stop servers left idle",
                       "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
                       "services": ["idle-culler"]})
+    from alertlab.dashboards import server as dashboards  # the dashboards' Voila server (issue 7)
+
+    services.append(dashboards.service())
     return services, roles
 
 
@@ -95,7 +108,9 @@ def configure(c) -> None:
     python = data.get("user_python") or sys.executable
     c.JupyterHub.spawner_class = AlertLabSpawner
     c.Spawner.cmd = [python, "-m", "jupyterhub.singleuser"]
-    c.Spawner.args = ["--MultiKernelManager.default_kernel_name=alertlab"]
+    c.Spawner.args = ["--MultiKernelManager.default_kernel_name=alertlab",
+                      # list and create schedules for the server's notebooks (docs/scheduler.md)
+                      "--ServerApp.jpserver_extensions=alertlab.extensions.scheduler=True"]
     c.Spawner.default_url = "/lab"
     c.Spawner.env_keep = ["LANG", "LC_ALL"]  # nothing else of the hub's environment (no database URLs)
     c.Spawner.environment = {

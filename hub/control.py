@@ -64,6 +64,14 @@ def api_url() -> str:
     return f"http://127.0.0.1:{state().load().get('hub_port')}/hub/api"
 
 
+SCHEDULER_SERVICE = "scheduler"
+
+
+def scheduler_token() -> str:
+    """API token of the `scheduler` service: it may only make (short-lived) tokens for users' runs."""
+    return secrets.get("hub_scheduler_token", 32)
+
+
 def cli_token() -> str:
     """API token of the `alertlab-cli` service: admin rights over users, groups, servers and tokens."""
     return secrets.get("hub_cli_token", 32)
@@ -168,6 +176,7 @@ def _write_config(st: ServiceState) -> Path:
 def up() -> dict:
     """Start the proxy and the hub unless they run; wait until the hub and the `alertlab` service answer."""
     from alertlab import kernels
+    from alertlab.extensions import gallery as gallery_extension
     from alertlab.hub import runtime, spawner
 
     st = state()
@@ -183,6 +192,7 @@ def up() -> dict:
     if not st.running():
         _ensure_hub_database()
         kernels.install()
+        gallery_extension.enable()  # "Publish to gallery" in every user's server (issue 7)
         st.save(user_python=runtime.user_python() if spawner.isolated() else sys.executable)
         if not spawner.isolated():
             print("hub: not running as root, so every user's server runs as this account: users are not "

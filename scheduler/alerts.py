@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -39,6 +40,7 @@ from alertlab.scheduler.store import dumps, engine, execute, naive, row, rows, u
 
 log = logging.getLogger(__name__)
 MAX_MATCHES = 5000  # event dicts passed to one run; objectIds are never cut
+EPOCH = datetime(1970, 1, 1)
 
 
 def matches_topic() -> str:
@@ -71,6 +73,8 @@ class AlertTriggers:
 
     def __init__(self):
         self.by_source: dict[tuple[str, str], list[dict]] = {}
+        # match notifications (SMTP, webhooks) must not hold up the triggers
+        self.notifier = ThreadPoolExecutor(2, thread_name_prefix="alertlab-notify")
 
     def refresh(self) -> None:
         """Re-read the enabled alert schedules (cheap; called every couple of seconds)."""
@@ -172,11 +176,15 @@ class AlertTriggers:
                                "has passed (see schedule_events with status 'rate-limited').")
             return None
         queue.publish([(run_id, 1)])
-        try:
-            notify.matched(dict(s), run_id, objects)
-        except Exception as exc:  # a notification must not stop the triggers
-            log.warning("match notification of schedule %s failed: %s", schedule_id, exc)
+        self.notifier.submit(self._notify_match, dict(s), run_id, objects)
         return run_id
+
+    @staticmethod
+    def _notify_match(schedule: dict, run_id: int, objects: list[str]) -> None:
+        try:
+            notify.matched(schedule, run_id, objects)
+        except Exception as exc:  # a notification must not stop the triggers
+            log.warning("match notification of schedule %s failed: %s", schedule["id"], exc)
 
     @staticmethod
     def _decide(conn, schedule_id: int, events: list[dict], status: str, now: datetime,
@@ -199,7 +207,7 @@ class AlertTriggers:
                                                             "ident": s["alert_id"], "objs": objects})}
         seen: set[str] = set()
         if s["repeat_policy"] in ("once", "days"):
-            since = datetime.min if s["repeat_policy"] == "once" else now - timedelta(days=float(s["repeat_days"]))
+            since = EPOCH if s["repeat_policy"] == "once" else now - timedelta(days=float(s["repeat_days"]))
             seen_sql = sa.text("SELECT objectId FROM schedule_objects WHERE schedule_id = :id AND last_run > :since "
                                "AND objectId IN :objs").bindparams(sa.bindparam("objs", expanding=True))
             seen = {r[0] for r in conn.execute(seen_sql, {"id": s["id"], "since": since, "objs": objects})}

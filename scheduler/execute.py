@@ -115,7 +115,7 @@ class Execution:
         if not os.path.lexists(notebook):
             return Outcome("failed", f"notebook not found: {run['notebook']} (in {run['owner']}'s home)",
                            self._note())
-        folder = Path(tempfile.mkdtemp(prefix=f"alertlab-run-{run['id']}-"))
+        folder = Path(tempfile.mkdtemp(prefix=ledger.run_folder_prefix(run["id"])))
         try:
             return self._in(folder, account, notebook)
         finally:
@@ -143,18 +143,21 @@ class Execution:
                "HOME": str(account.home), "USER": account.user, "LOGNAME": account.user, "SHELL": "/bin/bash",
                "LANG": LANG, "LC_ALL": LANG, "ALERTLAB_RUN_ID": str(run["id"]),
                "ALERTLAB_SCHEDULE_ID": str(run["schedule_id"]), **token_env}
-        log_path = folder / "launch.log"
         user_opts = {}
         if account.uid is not None:
             user_opts = dict(user=account.uid, group=account.gid, extra_groups=list(account.groups))
         started = time.monotonic()
-        with open(log_path, "wb") as logf:
+        # the launcher's output goes to an anonymous file of ours, not into the folder the owner can
+        # write (where it could be swapped for a link to a file only root may read)
+        with tempfile.TemporaryFile() as logf:
             proc = subprocess.Popen([account.python, "-m", "alertlab.scheduler.launch", str(folder / "spec.json")],
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                     cwd=str(account.home), env=env, start_new_session=True, close_fds=True,
                                     **user_opts)
-        ledger.set_pid(run["id"], self.worker, proc.pid)
-        verdict = self._watch(proc, started, timeout)
+            ledger.set_pid(run["id"], self.worker, proc.pid)
+            verdict = self._watch(proc, started, timeout)
+            logf.seek(max(0, logf.seek(0, os.SEEK_END) - 200_000))
+            log_tail = logf.read().decode("utf-8", "replace")
         if verdict in ("requeue", "gone"):
             return Outcome(verdict)
         ipynb = self._read_output(output, account)
@@ -169,7 +172,7 @@ class Execution:
         code = proc.returncode
         if code == 0:
             return Outcome("succeeded", None, self._note(), ipynb, html)
-        return Outcome("failed", self._error(code, log_path, memory), self._note(), ipynb, html)
+        return Outcome("failed", self._error(code, log_tail, memory), self._note(), ipynb, html)
 
     def _watch(self, proc: subprocess.Popen, started: float, timeout: float) -> str:
         run = self.run_row
@@ -206,8 +209,7 @@ class Execution:
                     proc.wait()
                     return "cancelled" if state == "cancel" else "gone"
 
-    def _error(self, code: int, log_path: Path, memory: int) -> str:
-        text = log_path.read_bytes()[-200_000:].decode("utf-8", "replace")
+    def _error(self, code: int, text: str, memory: int) -> str:
         marked = [line[len(MARK):].strip() for line in text.splitlines() if line.startswith(MARK)]
         message = marked[-1] if marked else ""
         if code < 0:

@@ -21,10 +21,13 @@ Guarantees, all from the database rather than from any process's memory:
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from datetime import datetime, timedelta
 
 from alertlab.core.services.process import pid_alive
@@ -213,10 +216,23 @@ def reap(stale_seconds: float = STALE_SECONDS, host: str | None = None) -> list[
             outcome = _settle(conn, current, "failed", "worker died (no heartbeat); the run was interrupted",
                               current["note"], now)
         settled.append(r["id"])
+        if whost == this_host:
+            remove_run_folders(r["id"])
         if outcome["requeued"]:
             requeued.append((r["id"], r["attempt"] + 1))
     queue.publish(requeued)
     return settled
+
+
+def run_folder_prefix(run_id: int) -> str:
+    """The name prefix of a run's private folder in the temporary directory (see execute.py)."""
+    return f"alertlab-run-{run_id}-"
+
+
+def remove_run_folders(run_id: int) -> None:
+    """What a dead worker left of the run in the temporary directory."""
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), glob.escape(run_folder_prefix(run_id)) + "*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kill_group(pid: int) -> None:

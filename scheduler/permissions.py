@@ -1,9 +1,9 @@
 """Who may do what with schedules, in one place.
 
 - ``check_alert_source``: may this user trigger runs on (and mark "never
-  again" for) this filter, watchlist, area or annotator? Today: its owner, or
-  an administrator; annotators are public. The sharing issue extends this
-  function (and only this one) with shared sources.
+  again" for) this filter, watchlist, area or annotator? Its owner, an
+  administrator, or anyone it is shared with (``alertlab.api.access``);
+  annotators are public.
 - ``can_see``: schedules, runs, outputs and notifications are their owner's only.
 """
 
@@ -50,10 +50,19 @@ def check_alert_source(user: str, kind: str, ident, admin: bool | None = None) -
         row = conn.exec_driver_sql(f"SELECT owner FROM {_TABLES[kind]} WHERE id = %s", (int(ident),)).first()
     if row is None:
         raise ScheduleError(f"no {kind} with id {ident}")
-    if row[0] != user and not is_admin(user, admin):
+    if row[0] != user and not is_admin(user, admin) and not _shared_with(user, kind, ident, row[0]):
         raise ScheduleForbidden(f"{kind} {ident} belongs to someone else: you may schedule on your own "
                                 f"{kind}s (or ones shared with you)")
     return kind, ident
+
+
+def _shared_with(user: str, kind: str, ident: str, owner: str) -> bool:
+    """Whether the source is shared with ``user`` (as viewer or editor): alertlab.api.access decides,
+    with the user's groups as the hub has them now."""
+    from alertlab.api import access
+    from alertlab.api.auth import HubUser
+
+    return access.role(HubUser(name=user), access.Resource.of(kind, ident, owner)) is not None
 
 
 def can_see(user: str, owner: str) -> bool:

@@ -3,7 +3,8 @@ the AlertLab API with exactly its owner's rights (and nothing else: the run's
 environment holds no database credentials).
 
 The token is made through the hub's REST API (POST /hub/api/users/{name}/tokens
-with ``expires_in``) with the `alertlab-cli` service's token, and expires on
+with ``expires_in``) with the `scheduler` hub service's token (whose only
+rights are to make tokens), and expires on
 its own shortly after the run's timeout. With no hub configured on this
 machine the run goes ahead without one, and the run record says so."""
 
@@ -34,7 +35,7 @@ def for_run(owner: str, run_id: int, lifetime: float) -> tuple[dict, str | None]
 
     api = None
     try:
-        api = HubAPI()
+        api = HubAPI(token=control.scheduler_token())
         token = api.new_token(owner, note=f"alertlab scheduler run {run_id}", scopes=SCOPES,
                               expires_in=max(60, int(lifetime)))
     except Exception as exc:  # the hub is down or refused (HubAPIError, httpx errors): run anyway, say why

@@ -134,6 +134,8 @@ def check_min_interval(trigger: BaseTrigger, cron: str) -> None:
     """A cron that fires more often than the minimum interval is refused."""
     minimum = settings.get("ALERTLAB_SCHEDULER_MIN_INTERVAL")
     times = next_fire_times(trigger, 6)
+    if not times:
+        raise ScheduleError(f"bad cron {cron!r}: it never fires")
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
     if gaps and min(gaps) < minimum - 1e-6:
         raise ScheduleError(f"bad cron {cron!r}: it fires every {min(gaps):g}s; the shortest allowed interval "

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -422,6 +423,9 @@ def _up() -> None:
 
 
 def test_kill_9_during_a_run_loses_no_due_run_and_runs_none_twice(sched, make_owner):
+    if any(ServiceState(n).running() for n in ("scheduler", "scheduler-worker")):
+        pytest.fail("a scheduler is already running in this ALERTLAB_HOME: stop it (alertlab scheduler down) "
+                    "or run the tests with another ALERTLAB_HOME")
     every = 3
     alice = make_owner("alice")
     write_notebook(alice, "tick.ipynb",
@@ -476,6 +480,9 @@ def test_kill_9_during_a_run_loses_no_due_run_and_runs_none_twice(sched, make_ow
         if r["status"] == "succeeded":
             assert lines.count(r["fire_time"]) == 1
     assert not owner_processes(alice)
+    # and the dead worker's run folders are gone
+    assert not [f for f in os.listdir(tempfile.gettempdir())
+                if f.startswith((f"alertlab-run-{killed['id']}-", f"alertlab-run-{victim['id']}-"))]
 
 
 def _ticks(after: datetime, until: datetime, every: int) -> list[datetime]:
@@ -536,3 +543,24 @@ def test_cancel_a_running_run_and_retries(sched, make_owner, worker):
     retried = final(alice.owner, schedules.run_now(alice.owner, flaky["id"])["id"])
     assert retried["status"] == "succeeded" and retried["attempt"] == 2
     assert (alice.home / "tries").read_text() == "xx"
+
+
+SCHEDULER_TABLES = {"schedules", "runs", "run_outputs", "schedule_events", "schedule_objects", "never_again",
+                    "notifications"}
+
+
+def test_every_scheduler_table_and_column_is_documented(sched):
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "scheduler.md").read_text()
+    with db.engine("app").connect() as conn:
+        tables = [r[0] for r in conn.exec_driver_sql("SHOW TABLES") if r[0] in SCHEDULER_TABLES]
+        missing = []
+        for table in tables:
+            if f"### {table}" not in text:
+                missing.append(table)
+            section = text.split(f"### {table}", 1)[-1].split("###", 1)[0]
+            missing += [f"{table}.{c[0]}" for c in conn.exec_driver_sql(f"SHOW COLUMNS FROM `{table}`")
+                        if f"`{c[0]}`" not in section]
+    assert set(tables) == SCHEDULER_TABLES
+    assert not missing, f"undocumented in docs/scheduler.md: {missing}"

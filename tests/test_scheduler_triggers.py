@@ -74,6 +74,8 @@ def test_cron_firing_more_often_than_the_minimum_is_refused(monkeypatch):
     with pytest.raises(ScheduleError, match="fires every 60s; the shortest allowed interval is 300s"):
         triggers.check_min_interval(triggers.cron_trigger("* * * * *", "UTC"), "* * * * *")
     triggers.check_min_interval(triggers.cron_trigger("*/5 * * * *", "UTC"), "*/5 * * * *")
+    with pytest.raises(ScheduleError, match="never fires"):
+        triggers.check_min_interval(triggers.cron_trigger("0 0 30 2 *", "UTC"), "0 0 30 2 *")
 
 
 def test_interval_below_the_minimum_is_refused(monkeypatch):
