@@ -16,7 +16,7 @@ import signal
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -40,27 +40,22 @@ def build_pipeline(producer=None, survey: str | None = None, match: bool = True)
 
 
 def producer_config() -> dict:
-    return client_config(**{"linger.ms": 5, "acks": "all", "log_level": 3,
-            "enable.idempotence": True, "message.max.bytes": 10_000_000, "queue.buffering.max.kbytes": 1_048_576})
+    return client_config(**{"linger.ms": 5, "acks": "all", "log_level": 3, "enable.idempotence": True,
+                            "message.max.bytes": 10_000_000, "queue.buffering.max.kbytes": 1_048_576})
 
 
 @dataclass
-class Totals:
-    messages: int = 0
-    alerts: int = 0
-    new_alerts: int = 0
-    rejects: int = 0
-    annotations: int = 0
-    rows: int = 0
-    events: int = 0
+class Totals(BatchStats):
+    """Sums of every batch's statistics, and the produce -> committed latency of each message (seconds)."""
+
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
-    latencies: list[float] = field(default_factory=list)   # produce -> committed, seconds
+    latencies: list[float] = field(default_factory=list)
 
     def add(self, s: BatchStats) -> None:
         self.batches += 1
-        for name in ("messages", "alerts", "new_alerts", "rejects", "annotations", "rows", "events"):
-            setattr(self, name, getattr(self, name) + getattr(s, name))
+        for f in fields(BatchStats):
+            setattr(self, f.name, getattr(self, f.name) + getattr(s, f.name))
 
     def rate(self) -> float:
         return self.alerts / max(time.monotonic() - self.started, 1e-9)
