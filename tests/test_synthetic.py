@@ -9,7 +9,6 @@ import gzip
 import io
 import re
 import statistics
-import time
 import uuid
 
 import fastavro
@@ -208,16 +207,6 @@ def test_ztf_is_like_the_real_stream():
     assert abs(negative(syn) - negative(real)) < 0.1
     asteroids = sum(a["candidate"]["ssnamenr"] not in (None, "null") for a in syn) / len(syn)
     assert 0.05 < asteroids < 0.3
-
-
-def test_ztf_messages_are_fast():
-    """>= 2,000 messages/s on a free core; asserted at 1,200/s of this process's CPU time so
-    a busy shared machine does not make it flaky."""
-    gen = ZtfGenerator(seed=11)
-    list(gen.messages(200))
-    start = time.process_time()
-    n = sum(1 for _ in gen.messages(3000))
-    assert n / (time.process_time() - start) > 1200
 
 
 # -- LSST -----------------------------------------------------------------------------------
