@@ -20,10 +20,11 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import fastavro
 import numpy as np
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -63,9 +64,16 @@ def make_messages(n: int, seed: int) -> list[bytes]:
         return list(ZtfGenerator(seed=seed, n_objects=max(n // 4, 1)).messages(n))
 
 
-def produce(topic: str, messages: list[bytes], rate: float | None = None) -> None:
+def produce(topic: str, messages: list[bytes], rate: float | None = None, partitions: int = 1) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from alertlab.core.kafka_client import client_config
     from alertlab.ingest.runner import producer_config
 
+    try:
+        AdminClient(client_config()).create_topics([NewTopic(topic, num_partitions=partitions)])[topic].result(30)
+    except KafkaException:  # it exists already
+        pass
     producer = Producer(producer_config())
     start = time.monotonic()
     for i, m in enumerate(messages):
@@ -75,7 +83,7 @@ def produce(topic: str, messages: list[bytes], rate: float | None = None) -> Non
                 time.sleep(wait)
         while True:
             try:
-                producer.produce(topic, m)
+                producer.produce(topic, m, key=str(i).encode())  # keys spread alerts over the partitions
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -107,10 +115,27 @@ def setup_matching(cones: int, filters: int, seed: int) -> None:
                 conn.exec_driver_sql("INSERT INTO filters (owner, name, where_sql) VALUES (%s,%s,%s)", rows)
 
 
-def run_ingest(topic: str, until_idle: float = 3.0):
-    from alertlab.ingest.runner import KafkaIngest
+def run_ingest(topic: str, processes: int = 1) -> tuple[float, float]:
+    """Ingest the backlog with ``processes`` `alertlab ingest` processes in one consumer group; the rate is
+    taken from the database (alerts stored / time from the first to the last stored), so start-up and the
+    idle wait at the end do not count. Returns (alerts/s, rows/s)."""
+    import subprocess
 
-    return KafkaIngest([topic], f"bench-{topic}", until_idle=until_idle).run()
+    from alertlab.core import db
+
+    cmd = [str(Path(sys.executable).with_name("alertlab")), "ingest", "--kafka", topic, "--group", f"bench-{topic}",
+           "--until-idle", "3", "--quiet"]
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    summaries = [p.communicate()[1] for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError(" | ".join(summaries))
+    with db.engine("alerts").connect() as conn:
+        n, first, last = conn.exec_driver_sql(
+            "SELECT COUNT(*), MIN(ingested), MAX(ingested) FROM detections WHERE has_alert=1").one()
+        rows = sum(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar()
+                   for t in ("detections", "nondetections", "objects", "cutouts", "watchlist_hits"))
+    seconds = (last - first).total_seconds()
+    return n / seconds, rows / seconds
 
 
 def bare_decode(messages: list[bytes]) -> float:
@@ -177,6 +202,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=800.0, help="paced input rate for the latency phase")
     ap.add_argument("--filters", default="100,1000")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--processes", default="1,2", help="ingest processes in the consumer group (a line each)")
     args = ap.parse_args()
     if not os.environ.get("ALERTLAB_KAFKA") or not os.environ.get("ALERTLAB_DB_URL"):
         print('bench: set ALERTLAB_DB_URL and ALERTLAB_KAFKA (eval "$(.venv/bin/alertlab services up)")',
@@ -191,25 +217,29 @@ def main() -> int:
     decode_rate = statistics.median(bare_decode(messages) for _ in range(3))
     try:
         for nfilters in [int(x) for x in args.filters.split(",")]:
-            rates, row_rates = [], []
-            for rep in range(args.repeats):
-                scratch_db(db_name)
-                setup_matching(args.cones, nfilters, seed=3)
-                topic = f"bench-{uuid.uuid4().hex[:8]}"
-                with console.status("producing the backlog..."):
-                    produce(topic, messages)
-                with console.status(f"ingesting the backlog with {nfilters} filters..."):
-                    t = time.monotonic()
-                    totals = run_ingest(topic)
-                    elapsed = time.monotonic() - t - 3.0  # minus the idle wait at the end
-                rates.append(totals.alerts / elapsed)
-                row_rates.append(totals.rows / elapsed)
+            single = None
+            for nproc in [int(x) for x in args.processes.split(",")]:
+                rates, row_rates = [], []
+                for rep in range(args.repeats):
+                    scratch_db(db_name)
+                    setup_matching(args.cones, nfilters, seed=3)
+                    topic = f"bench-{uuid.uuid4().hex[:8]}"
+                    with console.status("producing the backlog..."):
+                        produce(topic, messages, partitions=max(nproc, 1) * 2)
+                    with console.status(f"ingesting the backlog with {nfilters} filters, {nproc} process(es)..."):
+                        rate_i, rows_i = run_ingest(topic, nproc)
+                    rates.append(rate_i)
+                    row_rates.append(rows_i)
+                rate = statistics.median(rates)
+                if single is None:
+                    single = rate
+                print(f"{nfilters:>5} filters, {nproc} process{'es' if nproc > 1 else ''}: {rate:7.0f} alerts/s  "
+                      f"{statistics.median(row_rates):8.0f} rows/s (backlog, median of {args.repeats})")
             with console.status(f"paced input at {args.rate:.0f} alerts/s..."):
                 lat = paced_latency(paced, args.rate)
-            rate = statistics.median(rates)
-            print(f"{nfilters:>5} filters: {rate:7.0f} alerts/s  {statistics.median(row_rates):8.0f} rows/s  "
-                  f"(backlog, median of {args.repeats}); at {args.rate:.0f}/s input: latency p50 "
-                  f"{quantile(lat, 0.5):.2f}s p95 {quantile(lat, 0.95):.2f}s")
+            rate = single
+            print(f"{nfilters:>5} filters, 1 process, input paced at {args.rate:.0f} alerts/s: produce -> committed "
+                  f"latency p50 {quantile(lat, 0.5):.2f}s p95 {quantile(lat, 0.95):.2f}s")
             if nfilters == int(args.filters.split(",")[0]):
                 scratch_db(db_name)
                 insert_rate, nrows = bare_insert(messages)
