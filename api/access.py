@@ -18,11 +18,23 @@ and calls ``check(user, resource, "read" | "edit" | "own")``, which returns the
 caller's role or raises ``Forbidden`` (403). Listing uses ``shared_with(user,
 kind)``. A user's groups come from the hub with the token (cached by the
 service for at most a minute), so leaving a group ends its shares' access.
+
+Additions of the sharing issue: a user's groups are asked of the hub afresh at
+each decision (``alertlab.api.hubgroups``), so leaving a group ends its
+shares' access at once, not within a minute; a share may be a *link*
+(``create_link``: an unguessable secret, valid until it expires, giving
+whoever holds it and is logged in the role ``viewer``; only its SHA-256 is
+stored); and ``readable_sql`` is the same rule as SQL, for pages that list
+thousands of resources (the gallery). Kinds: ``watchlist``, ``area``,
+``filter``, ``notebook`` (a gallery entry, and its dashboard), ``schedule``
+(and its runs' outputs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -33,6 +45,8 @@ from alertlab.core.errors import AlertLabError
 VIEWER, EDITOR, OWNER, ADMIN = "viewer", "editor", "owner", "admin"
 SHARE_ROLES = (VIEWER, EDITOR)
 GRANTEE_KINDS = ("user", "group", "all")
+LINK = "link"
+MAX_LINK_SECONDS = 366 * 86400
 _RANK = {None: 0, VIEWER: 1, EDITOR: 2, OWNER: 3, ADMIN: 4}
 _NEEDS = {"read": VIEWER, "edit": EDITOR, "own": OWNER}
 _VERBS = {"read": "see", "edit": "change", "own": "delete or share"}
@@ -70,26 +84,40 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _grantee_clause(user: HubUser) -> tuple[str, list]:
-    """SQL (and parameters) matching the share rows that apply to ``user``."""
-    parts, params = ["grantee_kind = 'all'", "(grantee_kind = 'user' AND grantee = %s)"], [user.name]
-    if user.groups:
-        parts.append(f"(grantee_kind = 'group' AND grantee IN ({', '.join(['%s'] * len(user.groups))}))")
-        params += list(user.groups)
-    return "(" + " OR ".join(parts) + ") AND (expires IS NULL OR expires > %s)", params + [_now()]
+def _grantee_clause(user: HubUser, link: str | None = None, prefix: str = "") -> tuple[str, list]:
+    """SQL (and parameters) matching the share rows that apply to ``user`` (and to the link they hold).
+    The user's groups are the hub's of this moment (``hubgroups.current``), not the token's cached ones."""
+    from alertlab.api import hubgroups
+
+    p = prefix
+    groups = hubgroups.current(user)
+    parts, params = [f"{p}grantee_kind = 'all'", f"({p}grantee_kind = 'user' AND {p}grantee = %s)"], [user.name]
+    if groups:
+        parts.append(f"({p}grantee_kind = 'group' AND {p}grantee IN ({', '.join(['%s'] * len(groups))}))")
+        params += list(groups)
+    if link:
+        parts.append(f"({p}grantee_kind = '{LINK}' AND {p}grantee = %s)")
+        params.append(link_digest(link))
+    return "(" + " OR ".join(parts) + f") AND ({p}expires IS NULL OR {p}expires > %s)", params + [_now()]
+
+
+def link_digest(link: str) -> str:
+    """What is stored of a link's secret: its SHA-256, so the table never holds a usable link."""
+    return hashlib.sha256(link.encode()).hexdigest()
 
 
 def _best(roles) -> str | None:
     return max(roles, key=lambda r: _RANK[r], default=None)
 
 
-def role(user: HubUser, resource: Resource) -> str | None:
-    """The caller's role on the resource: ``owner``, ``admin``, ``editor``, ``viewer`` or None."""
+def role(user: HubUser, resource: Resource, link: str | None = None) -> str | None:
+    """The caller's role on the resource: ``owner``, ``admin``, ``editor``, ``viewer`` or None.
+    ``link``: the secret of a link share the caller presents (``?link=``)."""
     if user.name == resource.owner:
         return OWNER
     if user.admin:
         return ADMIN
-    clause, params = _grantee_clause(user)
+    clause, params = _grantee_clause(user, link)
     with db.engine("app").connect() as conn:
         roles = conn.exec_driver_sql(
             f"SELECT DISTINCT role FROM shares WHERE resource_kind = %s AND resource_id = %s AND {clause}",
@@ -102,11 +130,11 @@ def allows(role_: str | None, need: str) -> bool:
     return _RANK[role_] >= _RANK[_NEEDS[need]]
 
 
-def check(user: HubUser, resource: Resource, need: str = "read") -> str:
+def check(user: HubUser, resource: Resource, need: str = "read", link: str | None = None) -> str:
     """The caller's role if it allows ``need`` (read, edit, own); Forbidden (403) otherwise."""
     if need not in _NEEDS:
         raise ValueError(f"need must be one of {sorted(_NEEDS)}")
-    found = role(user, resource)
+    found = role(user, resource, link)
     if allows(found, need):
         return found
     if found is None:
@@ -179,3 +207,63 @@ def forget(kind: str, ident) -> None:
     with db.engine("app").begin() as conn:
         conn.exec_driver_sql("DELETE FROM shares WHERE resource_kind = %s AND resource_id = %s", (kind, str(ident)))
 
+
+
+def readable_sql(user: HubUser, kind: str, id_sql: str, owner_sql: str) -> tuple[str, list]:
+    """The rule of ``role`` as a SQL condition (and its parameters) on rows whose id and owner are the
+    expressions ``id_sql`` and ``owner_sql``: true for the rows ``user`` may read. The shares table
+    must be reachable as ``shares`` from the query (same database). For pages listing many rows."""
+    if user.admin:
+        return "1 = 1", []
+    clause, params = _grantee_clause(user, prefix="s.")
+    return (f"({owner_sql} = %s OR EXISTS (SELECT 1 FROM shares s WHERE s.resource_kind = %s "
+            f"AND s.resource_id = CAST({id_sql} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_unicode_ci "
+            f"AND {clause}))", [user.name, kind, *params])
+
+
+@dataclass(frozen=True)
+class Link:
+    id: int
+    role: str
+    created_by: str
+    created: datetime
+    expires: datetime
+
+
+def create_link(resource: Resource, by: str, seconds: float, role_: str = VIEWER) -> tuple[str, Link]:
+    """A new link share: (its secret, to put in the URL as ``?link=``; the stored share). Whoever holds
+    the secret and is logged in gets ``role_`` until it expires (at most a year)."""
+    if role_ not in SHARE_ROLES:
+        raise InvalidShare(f"the role must be viewer or editor, not {role_!r}")
+    if not 0 < seconds <= MAX_LINK_SECONDS:
+        raise InvalidShare(f"a link must expire within {MAX_LINK_SECONDS // 86400} days")
+    from datetime import timedelta
+
+    secret = secrets.token_urlsafe(24)
+    created = _now()
+    expires = created + timedelta(seconds=seconds)
+    with db.engine("app").begin() as conn:
+        lid = conn.exec_driver_sql(
+            "INSERT INTO shares (resource_kind, resource_id, grantee_kind, grantee, role, expires, created_by, "
+            "created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (resource.kind, resource.id, LINK, link_digest(secret), role_, expires, by, created)).lastrowid
+    return secret, Link(lid, role_, by, created, expires)
+
+
+def links(resource: Resource) -> list[Link]:
+    """The resource's link shares that have not expired (never their secrets)."""
+    with db.engine("app").connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, role, created_by, created, expires FROM shares WHERE resource_kind = %s AND "
+            "resource_id = %s AND grantee_kind = %s AND expires > %s ORDER BY created",
+            (resource.kind, resource.id, LINK, _now())).all()
+    return [Link(*row) for row in rows]
+
+
+def revoke_link(resource: Resource, link_id: int) -> bool:
+    """Stop a link share; False when the resource has no such link."""
+    with db.engine("app").begin() as conn:
+        result = conn.exec_driver_sql(
+            "DELETE FROM shares WHERE id = %s AND resource_kind = %s AND resource_id = %s AND grantee_kind = %s",
+            (int(link_id), resource.kind, resource.id, LINK))
+    return result.rowcount > 0

@@ -8,7 +8,8 @@ Three classes, as in the seed system's throttling:
 - ``user``: any hub user.
 - ``power``: a member of the hub group ``$ALERTLAB_POWER_GROUP``
   (``power-users``), or a hub admin. An admin grants it by adding the user to
-  that group (hub admin page, or ``alertlab hub adduser NAME --group power-users``).
+  that group (the hub's admin page or REST API; ``alertlab hub adduser NAME --group
+  power-users`` for a new account).
 
 Settings are read on every call (they are cheap), so a test or an admin
 changes them without restarting anything but the process that reads them."""
@@ -20,6 +21,17 @@ from dataclasses import dataclass
 from alertlab.core import settings
 
 ANONYMOUS, USER, POWER = "anonymous", "user", "power"
+
+SERVICE_SETTINGS = (
+    "ALERTLAB_MATCHES_TOPIC", "ALERTLAB_POWER_GROUP", "ALERTLAB_RATE_ANONYMOUS", "ALERTLAB_RATE_USER",
+    "ALERTLAB_RATE_POWER", "ALERTLAB_QUERY_ROWS_USER", "ALERTLAB_QUERY_ROWS_POWER", "ALERTLAB_QUERY_SECONDS",
+    "ALERTLAB_QUERY_CONCURRENCY", "ALERTLAB_QUERY_CONCURRENCY_POWER", "ALERTLAB_JOB_ROWS_USER",
+    "ALERTLAB_JOB_ROWS_POWER", "ALERTLAB_JOB_SECONDS", "ALERTLAB_JOB_SECONDS_POWER", "ALERTLAB_JOBS_PER_USER",
+    "ALERTLAB_JOB_WORKERS", "ALERTLAB_JOB_KEEP_DAYS", "ALERTLAB_FILTER_MAX_NIGHT_SHARE",
+    "ALERTLAB_FILTER_DRYRUN_DAYS", "ALERTLAB_FILTER_DRYRUN_SECONDS",
+)
+"""The settings the `alertlab` service reads besides the databases': the hub passes them on to it
+when they are set where the hub starts (hub/config.py)."""
 
 
 @dataclass(frozen=True)

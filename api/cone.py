@@ -13,28 +13,32 @@ from __future__ import annotations
 
 import math
 
-import astropy.units as u
-import cdshealpix.nested
 import numpy as np
-from astropy.coordinates import Latitude, Longitude
 
 from alertlab.ingest.features import HEALPIX_DEPTH
-from alertlab.ingest.watchlists import separation_arcsec
 
 MAX_RADIUS_ARCSEC = 3600.0
+MIN_SEARCH_ARCSEC = 1e-3  # below this the ranges are those of a 1 mas cone (the exact test still applies)
 _CELL_DEG = 58.6  # size of a depth-0 cell, about sqrt(4 pi / 12) radians
+_DEPTH_DELTA = 2  # cdshealpix refines the cone this many depths below the one asked for (at most 29)
 
 
 def depth_for(radius_arcsec: float) -> int:
     """The depth whose cells are about half the radius: the cone covers a few of them."""
     d = math.floor(math.log2(_CELL_DEG * 3600.0 / radius_arcsec)) + 1
-    return max(0, min(HEALPIX_DEPTH, d))
+    return max(0, min(HEALPIX_DEPTH - _DEPTH_DELTA, d))
 
 
 def ranges(ra: float, dec: float, radius_arcsec: float) -> list[tuple[int, int]]:
     """Merged half-open ranges ``[lo, hi)`` of depth-29 indices covering the cone (a superset)."""
+    import astropy.units as u  # heavy imports on first use: the service starts faster
+    import cdshealpix.nested
+    from astropy.coordinates import Latitude, Longitude
+
+    radius_arcsec = max(radius_arcsec, MIN_SEARCH_ARCSEC)  # a superset: tiny radii search a tiny cell
     ipix, depth, _full = cdshealpix.nested.cone_search(
-        Longitude(ra % 360.0, u.deg), Latitude(dec, u.deg), radius_arcsec * u.arcsec, depth=depth_for(radius_arcsec))
+        Longitude(ra % 360.0, u.deg), Latitude(dec, u.deg), radius_arcsec * u.arcsec, depth=depth_for(radius_arcsec),
+        depth_delta=_DEPTH_DELTA)
     shift = 2 * (HEALPIX_DEPTH - np.asarray(depth, dtype=np.int64))
     lo = np.asarray(ipix, dtype=np.int64) << shift
     hi = (np.asarray(ipix, dtype=np.int64) + 1) << shift
@@ -59,6 +63,8 @@ def where(ra: float, dec: float, radius_arcsec: float, column: str = "healpix") 
 
 def separations(ra: float, dec: float, ras, decs) -> np.ndarray:
     """Arcsec from (ra, dec) to each candidate."""
+    from alertlab.ingest.watchlists import separation_arcsec
+
     return separation_arcsec(np.full(len(ras), ra), np.full(len(decs), dec), np.asarray(ras, dtype=np.float64),
                              np.asarray(decs, dtype=np.float64))
 

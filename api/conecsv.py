@@ -22,9 +22,10 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from alertlab.ingest.watchlists import MAX_RADIUS_ARCSEC, InvalidCones
+from alertlab.core.errors import AlertLabError
 
 MAX_CONES = 1_000_000
+MAX_RADIUS_ARCSEC = 3600.0  # ingest.watchlists.MAX_RADIUS_ARCSEC (a test keeps them equal), without its imports
 MAX_ERRORS_SHOWN = 1000
 MAX_NAME = 255
 
@@ -34,6 +35,12 @@ ALIASES = {
     "radius": "radius", "radius_arcsec": "radius",
     "name": "name", "id": "name",
 }
+
+
+def _invalid(message: str) -> AlertLabError:
+    from alertlab.ingest.watchlists import InvalidCones
+
+    return InvalidCones(message)
 
 
 @dataclass
@@ -82,7 +89,7 @@ def _columns(first: list[str]) -> dict[str, int] | None:
             positions[key] = i
     missing = [c for c in ("ra", "dec") if c not in positions]
     if missing:
-        raise InvalidCones(f"the CSV header names no {' and no '.join(missing)} column "
+        raise _invalid(f"the CSV header names no {' and no '.join(missing)} column "
                            f"(found: {', '.join(f.strip() for f in first)[:200]})")
     return positions
 
@@ -114,9 +121,9 @@ def parse_cones(lines: Iterable[str], max_cones: int = MAX_CONES) -> ParsedCones
         if reason:
             out.error(line, reason)
         elif len(out) > max_cones:
-            raise InvalidCones(f"too many cones: a watchlist holds at most {max_cones:,}")
+            raise _invalid(f"too many cones: a watchlist holds at most {max_cones:,}")
     if not header_seen:
-        raise InvalidCones("the CSV holds no cones")
+        raise _invalid("the CSV holds no cones")
     return out
 
 

@@ -15,8 +15,6 @@ import gzip
 import io
 
 import numpy as np
-from astropy.io import fits
-from astropy.visualization import ZScaleInterval
 
 from alertlab.core.errors import AlertLabError
 
@@ -40,6 +38,8 @@ def fits_bytes(data: bytes) -> bytes:
 
 def image(data: bytes) -> np.ndarray:
     """The first 2-D image of the stamp, as float64."""
+    from astropy.io import fits
+
     try:
         with fits.open(io.BytesIO(fits_bytes(data)), memmap=False) as hdus:
             for hdu in hdus:
@@ -56,6 +56,8 @@ def scaled(pixels: np.ndarray, kind: str) -> np.ndarray:
     if not finite.any():
         return np.zeros(pixels.shape, dtype=np.uint8)
     values = pixels[finite]
+    from astropy.visualization import ZScaleInterval
+
     try:
         lo, hi = ZScaleInterval().get_limits(values)
     except (ValueError, IndexError):

@@ -24,29 +24,27 @@ import time
 import uuid
 
 from alertlab.core import settings
-from alertlab.core.errors import AlertLabError, ServiceError
+from alertlab.core.errors import AlertLabError, ConfigError, ServiceError
 from alertlab.core.kafka_client import client_config
 
 MAX_WAIT = 30.0
 MAX_EVENTS = 1000
 SCAN_LIMIT = 50_000  # messages read per request at most: the cursor then moves on
 _CURSOR = re.compile(r"^(\d{1,5}:\d{1,19})(,\d{1,5}:\d{1,19})*$")
+CURSOR_PATTERN = r"^(latest|\d{1,5}:\d{1,19}(,\d{1,5}:\d{1,19})*)?$"
+"""What a cursor parameter looks like (also checked by ``parse_cursor``)."""
 
 
 class BadCursor(AlertLabError):
     """A cursor that was not made by this endpoint."""
 
 
-def bootstrap() -> str:
-    servers = settings.get("ALERTLAB_KAFKA")
-    if servers:
-        return servers
+def kafka_config(**extra) -> dict:
+    """``core.kafka_client.client_config``, or ServiceError (503) when there is no broker to talk to."""
     try:
-        from alertlab.core.services import kafka
-
-        return kafka.bootstrap()
-    except Exception as exc:  # noqa: BLE001 - no configured or private broker
-        raise ServiceError("kafka", f"no Kafka broker: set ALERTLAB_KAFKA ({exc})") from None
+        return client_config(**extra)
+    except ConfigError as exc:
+        raise ServiceError("kafka", str(exc)) from None
 
 
 def parse_cursor(cursor: str) -> dict[int, int]:
@@ -69,9 +67,9 @@ def read(kind: str, ident, cursor: str | None, wait: float, max_events: int) -> 
     topic = settings.get("ALERTLAB_MATCHES_TOPIC")
     latest = cursor in (None, "latest")
     positions = {} if latest else parse_cursor(cursor)
-    consumer = Consumer({**client_config(), "group.id": f"alertlab-api-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest", "log_level": 3, "socket.timeout.ms": 10000})
+    consumer = Consumer(kafka_config(**{"group.id": f"alertlab-api-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                                        "enable.partition.eof": True, "auto.offset.reset": "earliest",
+                                        "log_level": 3, "socket.timeout.ms": 10000}))
     try:
         try:
             meta = consumer.list_topics(topic, timeout=10)

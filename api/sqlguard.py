@@ -138,13 +138,19 @@ def check_select(sql: str, allowed_tables: frozenset[str] = USER_TABLES,
     return _regenerate(tree, allowed)
 
 
-def check_filter_where(where_sql: str, allowed_tables: frozenset[str] = USER_TABLES) -> str:
+def check_filter_where(where_sql: str, allowed_tables: frozenset[str] = USER_TABLES,
+                       extra_filters: dict[str, str] | None = None) -> str:
     """Check a user filter, a boolean WHERE condition over the columns of
-    ``objects``; return the normalised condition. Raises RejectedQuery."""
+    ``objects``; return the normalised condition. ``extra_filters`` restricts
+    tables as for ``check_select`` (the ingest passes the filter owner's
+    watchlists and areas, so a filter cannot see other users' hits). Raises
+    RejectedQuery."""
     if not where_sql or not where_sql.strip():
         raise RejectedQuery("the filter is empty: write a condition such as g_ndet >= 3 AND latest_mag < 18")
     allowed = frozenset(t.lower() for t in allowed_tables) | {"objects"}
     condition = _checked_condition(where_sql, "objects", allowed, MAX_FILTER_CHARS)
+    if extra_filters:
+        _restrict_tables(condition, {t.lower(): c for t, c in extra_filters.items()}, allowed)
     return _regenerate(condition, allowed, condition_of="objects")
 
 

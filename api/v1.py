@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from alertlab.api import jobs as jobs_mod
 from alertlab.api import ratelimit
+from alertlab.api.models import AUTH_ERRORS, errors  # noqa: F401 - used by create_app
 from alertlab.api.readonly import unavailable
 from alertlab.api.routes import annotations, areas, filters, jobs, objects, watchlists
 from alertlab.core.errors import ServiceError

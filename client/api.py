@@ -68,6 +68,8 @@ class Client:
         if limit is not None:
             body["limit"] = limit
         result = self.request("POST", "api/v1/query", json=body)
+        if result.get("error"):  # a streamed answer (over 10,000 rows) stopped midway, e.g. by the time limit
+            raise APIError(400, result["error"])
         if result.get("truncated"):
             warnings.warn(f"the result was cut at {len(result['rows'])} rows: pass a larger limit= or page "
                           "with offset=", TruncatedResult, stacklevel=2)

@@ -17,7 +17,10 @@ from alertlab.hub.spawner import AlertLabSpawner
 
 # Settings the `alertlab` web service needs (database URLs, names); everything else it derives.
 SERVICE_ENV = ("ALERTLAB_HOME", "ALERTLAB_DB_URL", "ALERTLAB_DB_READER_URL", "ALERTLAB_ALERTS_DB",
-               "ALERTLAB_APP_DB", "ALERTLAB_KAFKA", "ALERTLAB_DEBUG", *API_SETTINGS)
+               "ALERTLAB_APP_DB", "ALERTLAB_KAFKA", "ALERTLAB_DEBUG", *API_SETTINGS,
+               # the gallery and dashboards (issue 7); the hub's database, for group membership as of now
+               "ALERTLAB_HUB_DB", "ALERTLAB_GALLERY_MAX_MB", "ALERTLAB_LINK_DAYS", "ALERTLAB_DASHBOARD_VIEWERS",
+               "ALERTLAB_DASHBOARD_TOKEN_SECONDS")
 # What $JUPYTERHUB_API_TOKEN may do inside a user's server: the usual (activity, its own
 # server), plus use the alertlab service and say who its owner is.
 SERVER_TOKEN_SCOPES = [

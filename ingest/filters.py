@@ -163,12 +163,15 @@ class FilterEvaluator:
         with self.engine.connect() as conn:
             stored = conn.exec_driver_sql(
                 "SELECT id, owner, where_sql FROM filters WHERE active = 1 ORDER BY id").fetchall()
-        checked: dict[str, _Checked | RejectedQuery] = {}
+            scopes = _owner_scopes(conn)
+        checked: dict[tuple, _Checked | RejectedQuery] = {}
         filters, rejected = [], []
         for fid, owner, where_sql in stored:
-            if where_sql not in checked:
-                checked[where_sql] = self._checked.get(where_sql) or _check(where_sql)
-            result = checked[where_sql]
+            extra = scopes.get(owner, NO_HITS)
+            key = (where_sql, tuple(sorted(extra.items())))
+            if key not in checked:
+                checked[key] = self._checked.get(key) or _check(where_sql, extra)
+            result = checked[key]
             if isinstance(result, RejectedQuery):
                 rejected.append((_Filter(fid, owner, where_sql, None), f"rejected by the SQL guard: {result.reason}"))
             else:
@@ -345,10 +348,23 @@ def _combined(filters: list[_Filter]) -> str:
     return " UNION ALL ".join(branches)
 
 
-def _check(where_sql: str) -> _Checked | RejectedQuery:
+NO_HITS = {"watchlist_hits": "watchlist_id IN (-1)", "area_hits": "area_id IN (-1)"}
+
+
+def _owner_scopes(conn) -> dict[str, dict[str, str]]:
+    """Per filter owner, the hit rows their filter may read: those of their own watchlists and areas
+    (a filter must not reveal whether an object hit somebody else's watchlist)."""
+    scopes: dict[str, dict[str, str]] = {}
+    for table, hits, column in (("watchlists", "watchlist_hits", "watchlist_id"), ("areas", "area_hits", "area_id")):
+        for owner, ids in conn.exec_driver_sql(f"SELECT owner, GROUP_CONCAT(id ORDER BY id) FROM {table} GROUP BY owner"):
+            scopes.setdefault(owner, dict(NO_HITS))[hits] = f"{column} IN ({ids})"
+    return scopes
+
+
+def _check(where_sql: str, extra: dict[str, str] | None = None) -> _Checked | RejectedQuery:
     """The guard's verdict on a filter, and what the evaluator needs to know about it."""
     try:
-        condition = check_filter_where(where_sql)
+        condition = check_filter_where(where_sql, extra_filters=extra)
     except RejectedQuery as exc:
         return exc
     tree = sqlglot.parse_one(f"SELECT 1 FROM objects WHERE {condition}", dialect=DIALECT).args["where"].this

@@ -37,7 +37,7 @@ ASYNC = (401, 401, 202, 202, 202, 202)
 
 
 def _annotation(ctx):
-    return {"json": {"objectId": ctx["star"], "annotator": f"tbl-{TAG}", "classification": "test"}}
+    return {"json": {"objectId": ctx["far"], "annotator": f"tbl-{TAG}", "classification": "test"}}
 
 
 def _csv(ctx):
@@ -151,7 +151,8 @@ def _job(people) -> str:
 @pytest.mark.parametrize("method,path,args,expected", TABLE, ids=[f"{m} {p}" for m, p, _, _ in TABLE])
 def test_who_gets_what(table_people, api_data, caller, method, path, args, expected):
     people = table_people
-    ctx = {"star": api_data["star"], "ra": api_data["centre"][0], "dec": api_data["centre"][1],
+    ctx = {"star": api_data["star"], "far": f"{api_data['prefix']}c100", "ra": api_data["centre"][0],
+           "dec": api_data["centre"][1],
            "cutout": api_data["base"] + 3, "team": people["team"]}
     for kind in ("watchlist", "area", "filter"):
         if "{" + kind + "}" in path:

@@ -25,7 +25,7 @@ from alertlab.ingest.watchlists import InvalidCones, separation_arcsec
 
 @pytest.mark.parametrize("ra,dec,radius", [(123.4, -45.6, 2.0), (0.0005, 0.0, 30.0), (359.9995, 10.0, 30.0),
                                            (10.0, 89.999, 60.0), (200.0, -89.99, 3600.0), (45.0, 0.0, 0.3),
-                                           (77.7, 41.8, 3600.0)])
+                                           (77.7, 41.8, 3600.0), (10.0, 10.0, 0.001)])
 def test_cone_ranges_hold_every_object_within_the_radius(ra, dec, radius):
     """Random objects around the centre: every one within the radius falls in a range, and the
     ranges are not much more than the cone."""
@@ -43,6 +43,10 @@ def test_cone_ranges_hold_every_object_within_the_radius(ra, dec, radius):
     assert not (inside & ~covered).any(), "an object within the radius is outside every range"
     assert covered.sum() < 4 * inside.sum()  # candidates: a few cells about the size of the cone
     assert len(cone.ranges(ra, dec, radius)) <= 16
+
+
+def test_the_smallest_radius_still_gives_a_range():
+    assert len(cone.ranges(10.0, 10.0, 5e-324)) == 1  # a 1 mas cell: cdshealpix's deepest search
 
 
 def test_cone_search_keeps_exactly_the_objects_within_the_radius_nearest_first():
@@ -87,6 +91,12 @@ def test_csv_with_header_keeps_good_rows_and_reports_bad_ones_by_line():
         (7, "ra must be in degrees, between 0 and 360"), (8, "radius must be more than 0 and at most 3600 arcsec"),
         (11, "name is longer than 255 characters"), (12, "expected at least 3 fields, found 2")]
     assert parsed.nerrors == 6
+
+
+def test_the_csv_radius_limit_is_the_watchlists():
+    from alertlab.ingest.watchlists import MAX_RADIUS_ARCSEC
+
+    assert conecsv.MAX_RADIUS_ARCSEC == MAX_RADIUS_ARCSEC
 
 
 def test_csv_without_header_is_ra_dec_radius_name():

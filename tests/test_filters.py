@@ -237,3 +237,31 @@ def _num(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value
+
+
+def test_a_filter_sees_only_its_owners_watchlist_and_area_hits(columns, prefix):
+    """A filter may ask 'did it hit a watchlist?', but only of its owner's watchlists and areas."""
+    alice, bob = f"test-{prefix}", f"test-{prefix}-bob"
+    objs = [f"{prefix}_1", f"{prefix}_2"]
+    with db.engine("alerts").begin() as conn:
+        wl = conn.exec_driver_sql("INSERT INTO watchlists (owner, name) VALUES (%s, 'mine')", (alice,)).lastrowid
+        area = conn.exec_driver_sql("INSERT INTO areas (owner, name, moc) VALUES (%s, 'gw', '')", (alice,)).lastrowid
+        conn.exec_driver_sql("INSERT INTO watchlist_hits (watchlist_id, cone_id, objectId, detectionId, arcsec, mjd) "
+                             "VALUES (%s, 1, %s, 1, 0.5, 60000)", (wl, objs[0]))
+        conn.exec_driver_sql("INSERT INTO area_hits (area_id, objectId, detectionId, mjd) VALUES (%s, %s, 2, 60000)",
+                             (area, objs[1]))
+    try:
+        wheres = ["objectId IN (SELECT objectId FROM watchlist_hits)",
+                  "EXISTS (SELECT 1 FROM area_hits h WHERE h.objectId = objects.objectId)"]
+        mine = _add_filters(alice, wheres)
+        theirs = _add_filters(bob, wheres)
+        with FilterEvaluator(refresh_seconds=0) as evaluator:
+            got = _pairs(evaluator.evaluate([_row(columns, objectId=o) for o in objs]), mine + theirs)
+        assert got == {(mine[0], objs[0]), (mine[1], objs[1])}  # bob's identical filters see nothing of alice's
+    finally:
+        with db.engine("alerts").begin() as conn:
+            conn.exec_driver_sql("DELETE FROM watchlist_hits WHERE watchlist_id=%s", (wl,))
+            conn.exec_driver_sql("DELETE FROM area_hits WHERE area_id=%s", (area,))
+            conn.exec_driver_sql("DELETE FROM watchlists WHERE id=%s", (wl,))
+            conn.exec_driver_sql("DELETE FROM areas WHERE id=%s", (area,))
+            conn.exec_driver_sql("DELETE FROM filters WHERE owner=%s", (bob,))

@@ -3,7 +3,8 @@ classification of objects, one or a batch at a time.
 
 Who may write as annotator ``NAME``: the members of the hub group
 ``annotator:NAME`` (and hub admins). An admin grants it on the hub's admin page
-(Groups → add the group, add the user) or with
+(Groups → add the group, add the user), with the hub's REST API
+(``POST /hub/api/groups/annotator:NAME/users``), or for a new account with
 ``alertlab hub adduser USER --group annotator:NAME``. The annotations are
 stored exactly as the ingest stores those pushed on Kafka
 (``alertlab.ingest.annotations``: the current one per object and annotator,
@@ -22,11 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from alertlab.api.auth import Forbidden, HubUser
+from alertlab.api.matches import kafka_config
 from alertlab.api.models import AUTH_ERRORS, errors
 from alertlab.api.ratelimit import caller
 from alertlab.core import db, settings
 from alertlab.ingest.decode import DecodeError
-from alertlab.core.kafka_client import client_config
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["annotations"])
@@ -67,10 +68,7 @@ def _producer(app):
     if getattr(app.state, "producer", None) is None:
         from confluent_kafka import Producer
 
-        from alertlab.api.matches import bootstrap
-
-        app.state.producer = Producer({**client_config(), "linger.ms": 5, "acks": "all",
-                                       "log_level": 3})
+        app.state.producer = Producer(kafka_config(**{"linger.ms": 5, "acks": "all", "log_level": 3}))
     return app.state.producer
 
 

@@ -22,7 +22,6 @@ from alertlab.api.ratelimit import caller
 from alertlab.api.resources import MAX_ID, checked, readable
 from alertlab.api.routes.shares import add_share_routes
 from alertlab.core import db
-from alertlab.ingest.areas import InvalidMOC, moc_from_fits_bytes, moc_to_fits_bytes
 
 router = APIRouter(tags=["areas"])
 
@@ -76,6 +75,8 @@ def list_areas(user: HubUser = Depends(caller)):
 
 
 def _create(user: HubUser, name: str, description: str | None, active: bool, data: bytes) -> dict:
+    from alertlab.ingest.areas import InvalidMOC, moc_from_fits_bytes, moc_to_fits_bytes  # mocpy: on first use
+
     try:
         moc = moc_from_fits_bytes(data)
     except InvalidMOC as exc:

@@ -65,7 +65,7 @@ def add_share_routes(router: APIRouter, kind: str, plural: str, table: str, para
                 summary=f"The {kind}'s match events, long-polled",
                 responses=errors(*AUTH_ERRORS, 404, 422, 503))
     async def get_matches(rid: int = ident,
-                          cursor: str = Query("latest", max_length=20000,
+                          cursor: str = Query("latest", max_length=2000, pattern=matches.CURSOR_PATTERN,
                                               description="`latest` (from now on), empty (from the oldest kept), "
                                                           "or the cursor of the previous answer"),
                           wait: float = Query(10.0, ge=0, le=matches.MAX_WAIT,

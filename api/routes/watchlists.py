@@ -25,7 +25,8 @@ from alertlab.api.ratelimit import caller
 from alertlab.api.resources import MAX_ID, checked, readable
 from alertlab.api.routes.shares import add_share_routes
 from alertlab.core import db
-from alertlab.ingest.watchlists import MAX_RADIUS_ARCSEC, InvalidCones, insert_cones
+
+MAX_RADIUS_ARCSEC = conecsv.MAX_RADIUS_ARCSEC
 
 router = APIRouter(tags=["watchlists"])
 
@@ -126,6 +127,8 @@ def list_watchlists(user: HubUser = Depends(caller)):
 @router.post("/watchlists", response_model=WatchlistDetail, status_code=201, responses=errors(*AUTH_ERRORS, 422))
 def create_watchlist(body: WatchlistIn, user: HubUser = Depends(caller)):
     """A new watchlist of yours, with its first cones if given."""
+    from alertlab.ingest.watchlists import insert_cones
+
     with db.engine("alerts").begin() as conn:
         result = conn.exec_driver_sql(
             "INSERT INTO watchlists (owner, name, description, default_radius, active) VALUES (%s, %s, %s, %s, %s)",
@@ -174,6 +177,8 @@ def delete_watchlist(wid: int = ID, user: HubUser = Depends(caller)):
 
 
 def _store_upload(wid: int, stream, strict: bool, replace: bool) -> dict:
+    from alertlab.ingest.watchlists import InvalidCones, insert_cones
+
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
     try:
         parsed = conecsv.parse_cones(text)

@@ -26,6 +26,7 @@ CREATE TABLE gallery_notebooks (
   owner VARCHAR(255) NOT NULL,
   title VARCHAR(255) NOT NULL,
   description TEXT NOT NULL,
+  search_text TEXT NOT NULL DEFAULT '',
   source_path VARCHAR(1024) NULL,
   latest_version INT NOT NULL DEFAULT 0,
   thumbnail_version INT NULL,
