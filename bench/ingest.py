@@ -183,12 +183,18 @@ def paced_latency(messages: list[bytes], rate: float) -> list[float]:
     topic = f"bench-paced-{uuid.uuid4().hex[:6]}"
     produce(topic, messages[:1])  # create the topic
     ingest = KafkaIngest([topic], f"bench-{topic}", until_idle=3.0)
-    thread = threading.Thread(target=lambda: produce(topic, messages[1:], rate))
-    time.sleep(0.5)
+
+    def paced():
+        while getattr(ingest, "assigned_at", None) is None:  # joining the group is not ingest latency
+            time.sleep(0.05)
+        time.sleep(1.0)
+        produce(topic, messages[1:], rate)
+
+    thread = threading.Thread(target=paced)
     thread.start()
     totals = ingest.run()
     thread.join()
-    return totals.latencies
+    return totals.latencies[1:]  # the first message waited for the group to form
 
 
 def quantile(values, q):
