@@ -41,6 +41,7 @@ from alertlab.scheduler.store import dumps, engine, execute, naive, row, rows, u
 log = logging.getLogger(__name__)
 MAX_MATCHES = 5000  # event dicts passed to one run; objectIds are never cut
 EPOCH = datetime(1970, 1, 1)
+REFRESH_SLACK = timedelta(seconds=5)
 
 
 def matches_topic() -> str:
@@ -73,11 +74,13 @@ class AlertTriggers:
 
     def __init__(self):
         self.by_source: dict[tuple[str, str], list[dict]] = {}
+        self.refreshed_at = EPOCH  # when by_source was read (naive UTC, like ingest times)
         # match notifications (SMTP, webhooks) must not hold up the triggers
         self.notifier = ThreadPoolExecutor(2, thread_name_prefix="alertlab-notify")
 
     def refresh(self) -> None:
-        """Re-read the enabled alert schedules (cheap; called every couple of seconds)."""
+        """Re-read the enabled alert schedules (cheap; called every second and on unknown sources)."""
+        started = utcnow()
         with engine().connect() as conn:
             found = rows(conn, "SELECT id, owner, alert_kind, alert_id, created FROM schedules "
                          "WHERE enabled = 1 AND trigger_kind = 'alert'")
@@ -85,9 +88,26 @@ class AlertTriggers:
         for s in found:
             by_source.setdefault((s["alert_kind"], s["alert_id"]), []).append(s)
         self.by_source = by_source
+        self.refreshed_at = started
+
+    def _refresh_if_stale(self, events: list[dict]) -> None:
+        """Re-read the schedules when an event came after our last read and concerns no known schedule.
+
+        A schedule created just before its first matching alert must see that
+        alert, even if the periodic refresh has not run since (REFRESH_SLACK
+        covers clock skew between the ingest's host and ours).
+        """
+        newest = None
+        for e in events:
+            if isinstance(e, dict) and (str(e.get("kind")), str(e.get("id"))) not in self.by_source:
+                when = _ingest_time(e) or utcnow()
+                newest = when if newest is None else max(newest, when)
+        if newest is not None and newest >= self.refreshed_at - REFRESH_SLACK:
+            self.refresh()
 
     def record(self, events: list[dict]) -> int:
         """Pending rows for the events' schedules. Returns how many new rows."""
+        self._refresh_if_stale(events)
         values = []
         now = utcnow()
         for e in events:

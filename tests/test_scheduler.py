@@ -350,6 +350,20 @@ def _statuses(sid) -> dict:
             "SELECT objectId, detectionId, status FROM schedule_events WHERE schedule_id = %s", (sid,))}
 
 
+def test_an_alert_right_after_a_new_schedule_is_not_missed(sched, fresh_alerts_db):
+    """The periodic refresh may not have run yet: the event itself makes the triggers look again."""
+    from alertlab.scheduler.alerts import AlertTriggers
+
+    fid = add_filter("erin", "ndet > 0")
+    trig = AlertTriggers()
+    trig.refresh()                      # knows no schedule on this filter yet
+    s = schedules.create_schedule("erin", "a.ipynb", on_filter=fid)
+    assert trig.record([_event(fid, "ZTFnew", 1)]) == 1
+    assert _statuses(s["id"]) == {("ZTFnew", 1): "pending"}
+    # events of sources nobody schedules on are still ignored
+    assert trig.record([_event(fid + 1000, "ZTFnone", 2)]) == 0
+
+
 def test_window_never_again_repeat_policies_and_rate_cap(sched, fresh_alerts_db):
     from alertlab.scheduler.alerts import AlertTriggers
 
