@@ -223,9 +223,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("ALERTLAB_DASHBOARD_IDLE_SECONDS", "600",
                 "Dashboards: a dashboard kernel idle this long is stopped (culled), even with its page open.",
                 _positive_int),
-        Setting("ALERTLAB_DASHBOARD_WARM_KERNELS", "4",
+        Setting("ALERTLAB_DASHBOARD_WARM_KERNELS", "10",
                 "Dashboards: kernels kept started and waiting for viewers, so a dashboard opens without waiting "
-                "for a kernel to boot (0: none).", int),
+                "for a kernel to boot (0: none; about 120 MB each).", int),
         Setting("ALERTLAB_DASHBOARD_TOKEN_SECONDS", "3600",
                 "Dashboards: lifetime of the short-lived hub token a dashboard kernel gets for its viewer.",
                 _positive_int),

@@ -14,6 +14,7 @@ is in the ``X-AlertLab-Viewer`` header. Here:
   model and shutdown answer only that viewer (403 otherwise);
 - Voilà's directory listing, contents API and file server are not offered;
 - idle kernels are culled (``MappingKernelManager.cull_*``);
+- kernels use unix sockets in Voilà's private connection folder, not TCP ports;
 - a few kernels are kept warm (started, heavy modules imported) so a page
   does not wait for a kernel to boot; a warm kernel receives its viewer's
   token and working directory when it is handed out.
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import secrets
 import sys
 import time
@@ -42,6 +44,7 @@ from traitlets import Integer
 from traitlets.config import Config
 from voila import notebook_renderer
 from voila.app import Voila
+from voila.execute import VoilaExecutor
 from voila.exporter import VoilaExporter
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
@@ -50,6 +53,12 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from alertlab.dashboards.headers import DASHBOARD, LIMIT, LINK, RESERVATION, TOKEN, URL, VIEWER
 
 HEADER_ENVS = [VIEWER, DASHBOARD, TOKEN, RESERVATION, URL]
+REFILL_PAUSE = 1.0  # seconds between looks for a quiet moment to refill the warm pool
+NUDGE_AFTER = 10.0  # a page still being rendered after this long gets its kernel nudged
+NUDGE_EVERY = 5.0  # ... every so many seconds
+NUDGE_SECONDS = 2.0
+REPOLL_SECONDS = 1.0  # the executor's longest single wait on the shell socket
+CONNECTION_FILE_SECONDS = 30.0  # a started kernel's connection file is removed after this long
 
 
 def _env_name(header: str) -> str:
@@ -59,6 +68,21 @@ def _env_name(header: str) -> str:
 BUSY_PAGE = """<!doctype html><meta charset="utf-8"><title>Dashboard busy</title>
 <body style="font-family: sans-serif; margin: 3em"><h1>This dashboard is busy</h1>
 <p>It already has {n} viewers, its limit. Try again in a minute.</p></body>"""
+
+
+async def _reply(client, msg_id: str, seconds: float) -> dict:
+    """The shell reply to ``msg_id``, polling in short steps (see RepollingExecutor); queue.Empty if none."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise queue.Empty
+        try:
+            reply = await client.get_shell_msg(timeout=min(REPOLL_SECONDS, left))
+        except queue.Empty:
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
 
 
 class DashboardKernelManager(AsyncMappingKernelManager):
@@ -71,6 +95,7 @@ class DashboardKernelManager(AsyncMappingKernelManager):
         self.owners: dict[str, dict] = {}  # kernel id -> {viewer, dashboard, link}
         self.pending: dict[str, str] = {}  # reservation -> dashboard
         self.pending_links: dict[str, str] = {}  # reservation -> the link share the viewer came with
+        self.rendering: dict[str, str] = {}  # reservation -> the kernel its page is being rendered with
         self.warm: list[str] = []
         self._warming = 0
         self._warm_name = None
@@ -107,8 +132,10 @@ class DashboardKernelManager(AsyncMappingKernelManager):
         if viewer:
             self.owners[kid] = {"viewer": viewer, "dashboard": dashboard,
                                 "link": self.pending_links.get(rid or "")}
+            if rid:
+                self.rendering[rid] = kid
             self.release(rid)
-            await self._forget_connection_file(kid)
+            self._forget_connection_file_later(kid)
             self._schedule_refill(kernel_name, path)
         return kid
 
@@ -131,10 +158,16 @@ class DashboardKernelManager(AsyncMappingKernelManager):
             return
         self._warm_name = self._warm_name or kernel_name
         self._warm_path = self._warm_path or path
-        asyncio.ensure_future(self.refill())
+        asyncio.ensure_future(self.refill(quiet_first=True))
 
-    async def refill(self) -> None:
-        """Start kernels until ``warm_kernels`` wait (one at a time: the machine serves viewers too)."""
+    async def refill(self, quiet_first: bool = False) -> None:
+        """Start kernels until ``warm_kernels`` wait: one at a time, and (``quiet_first``) once no page is
+        being rendered, so that booting spare kernels does not slow down the viewers arriving now."""
+        if quiet_first:
+            for _ in range(60):
+                await asyncio.sleep(REFILL_PAUSE)
+                if not self.pending and not self.rendering:
+                    break
         while self.warm_kernels > 0 and len(self.warm) + self._warming < self.warm_kernels:
             self._warming += 1
             try:
@@ -142,7 +175,7 @@ class DashboardKernelManager(AsyncMappingKernelManager):
                 kid = await super().start_kernel(kernel_name=self._warm_name or "alertlab",
                                                  path=self._warm_path, env=env)
                 await self._ready(kid)
-                self.get_kernel(kid).cleanup_connection_file()
+                self._remove_connection_file(kid)
                 self.warm.append(kid)
             except Exception as exc:  # noqa: BLE001 - the pool is an optimisation: log and stop filling
                 self.log.warning("could not start a warm dashboard kernel: %s", exc)
@@ -150,19 +183,49 @@ class DashboardKernelManager(AsyncMappingKernelManager):
             finally:
                 self._warming -= 1
 
-    async def _forget_connection_file(self, kid: str) -> None:
-        """Once the kernel has read its connection file (its key), remove it: other kernels of this account
-        cannot read it afterwards. The manager keeps the connection details in memory."""
+    def _forget_connection_file_later(self, kid: str) -> None:
+        """Once the kernel has surely read its connection file (its key), remove it, so other kernels of this
+        account cannot read it afterwards; the manager keeps the connection details in memory. (Later rather
+        than after asking the kernel: a second client talking to a kernel Voila is starting proved fragile.)"""
+        from tornado.ioloop import IOLoop
+
+        IOLoop.current().call_later(CONNECTION_FILE_SECONDS, self._remove_connection_file, kid)
+
+    async def nudge(self, kid: str) -> None:
+        """Ask the kernel for its info on a connection of our own. ipykernel 7 can leave a request unread
+        on its shell socket until another message arrives (ipython/ipykernel#1554): Voila's executor,
+        which sends one request and waits, would then wait for ever. A message from another connection
+        wakes the kernel up, and it reads the waiting request too."""
+        if kid not in self.owners:
+            return
+        client = self._own_client(kid)
+        client.start_channels(iopub=False, stdin=False, hb=False, control=False)
         try:
-            await self._ready(kid)
-            km = self.get_kernel(kid)
-            km.cleanup_connection_file()
-        except Exception as exc:  # noqa: BLE001 - the kernel died early: Voila reports that
-            self.log.debug("connection file of %s kept: %s", kid, exc)
+            await _reply(client, client.kernel_info(), NUDGE_SECONDS)
+        except Exception:  # noqa: BLE001 - a busy or dying kernel: the next nudge, or Voila, sees to it
+            pass
+        finally:
+            client.stop_channels()
+
+    def _own_client(self, kid: str):
+        """A client of the kernel with a session (so a ZMQ identity) of its own: clients made by ``km.client()``
+        share the manager's session, and two sockets with one identity make the kernel's replies go astray
+        (Voila's own client would then wait for ever)."""
+        from jupyter_client.session import Session
+
+        km = self.get_kernel(kid)
+        return km.client(session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme,
+                                          username="alertlab-dashboards"))
+
+    def _remove_connection_file(self, kid: str) -> None:
+        try:
+            os.remove(self.get_kernel(kid).connection_file)
+        except (FileNotFoundError, KeyError):
+            pass
 
     async def _ready(self, kid: str) -> None:
-        client = self.get_kernel(kid).client()
-        client.start_channels()
+        client = self._own_client(kid)
+        client.start_channels(stdin=False, hb=False, control=False)
         try:
             await client.wait_for_ready(timeout=120)
         finally:
@@ -173,20 +236,17 @@ class DashboardKernelManager(AsyncMappingKernelManager):
             return None
         kid = self.warm.pop(0)
         token = env.get(_env_name(TOKEN), "")
+        url = env.get(_env_name(URL)) or os.environ.get("ALERTLAB_URL", "")
         code = ("import os as _os\n"
                 f"_os.environ['ALERTLAB_TOKEN'] = {json.dumps(token)}\n"
-                f"_os.environ['ALERTLAB_URL'] = {json.dumps(env.get(_env_name(URL)) or os.environ.get('ALERTLAB_URL', ''))}\n"
+                f"_os.environ['ALERTLAB_URL'] = {json.dumps(url)}\n"
                 f"_os.chdir({json.dumps(os.path.join(self.root_dir, path or ''))})\n"
                 "del _os\n")
-        client = self.get_kernel(kid).client()
-        client.start_channels()
+        client = self._own_client(kid)
+        client.start_channels(iopub=False, stdin=False, hb=False, control=False)
         try:
             msg_id = client.execute(code, silent=True, store_history=False)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                reply = await client.get_shell_msg(timeout=30)
-                if reply["parent_header"].get("msg_id") == msg_id:
-                    break
+            reply = await _reply(client, msg_id, 30)
             if reply["content"].get("status") != "ok":
                 raise RuntimeError(reply["content"].get("evalue", "setup failed"))
         except Exception as exc:  # noqa: BLE001 - fall back to a fresh kernel
@@ -227,6 +287,33 @@ class CachedTemplatesExporter(VoilaExporter):
         return environment
 
 
+class RepollingExecutor(VoilaExecutor):
+    """Voila's notebook executor, waiting for shell replies in short polls. Waiting on the shell socket
+    with no timeout can miss a reply that arrives while the executor sends on that socket (widget
+    messages do), and then waits for ever (jupyter/nbclient#312): about one dashboard in thirty, with ten
+    opened at once, never finished. Polling again every second sees the waiting reply."""
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        kc.hb_channel.stop()  # one thread less per page: whether the kernel lives is asked of its manager
+        channel = kc.shell_channel
+        wait = channel.get_msg
+
+        async def get_msg(timeout=None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                step = REPOLL_SECONDS if deadline is None else max(0.0, min(REPOLL_SECONDS,
+                                                                             deadline - time.monotonic()))
+                try:
+                    return await wait(timeout=step)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        channel.get_msg = get_msg
+        return kc
+
+
 def _owner_check(handler, kernel_id: str) -> None:
     owner = handler.kernel_manager.owners.get(kernel_id)
     viewer = handler.request.headers.get(VIEWER, "")
@@ -255,10 +342,22 @@ class DashboardPageHandler(TornadoVoilaHandler):
         self.request.headers[RESERVATION] = rid
         if self.request.headers.get(LINK):
             self.kernel_manager.pending_links[rid] = self.request.headers[LINK]
+        watchdog = asyncio.ensure_future(self._nudge_while_rendering(rid))
         try:
             await super().get(path)
         finally:
+            watchdog.cancel()
             self.kernel_manager.release(rid)
+            self.kernel_manager.rendering.pop(rid, None)
+
+    async def _nudge_while_rendering(self, rid: str) -> None:
+        km = self.kernel_manager
+        await asyncio.sleep(NUDGE_AFTER)
+        while True:
+            await asyncio.sleep(NUDGE_EVERY)
+            kid = km.rendering.get(rid)
+            if kid is not None:
+                await km.nudge(kid)
 
 
 class DashboardKernelWebsocketHandler(VoilaKernelWebsocketHandler):
@@ -303,8 +402,9 @@ class StatsHandler(KernelOwnerHandler):
         if not secrets.compare_digest(self.request.headers.get("Authorization", ""), f"token {self.token}"):
             raise web.HTTPError(403)
         km = self.settings["kernel_manager"]
-        self.finish({"kernels": len(km.list_kernel_ids()), "warm": len(km.warm),
-                     "dashboards": {o["dashboard"]: km.in_use(o["dashboard"]) for o in km.owners.values()}})
+        dashboards = {o["dashboard"] for o in km.owners.values()} | set(km.pending.values())
+        self.finish({"kernels": len(km.list_kernel_ids()), "warm": len(km.warm), "starting": len(km.pending),
+                     "dashboards": {d: km.in_use(d) for d in sorted(dashboards)}})
 
 
 REPLACE = {TornadoVoilaHandler: DashboardPageHandler, VoilaKernelWebsocketHandler: DashboardKernelWebsocketHandler,
@@ -315,11 +415,13 @@ DROP = ("TornadoVoilaTreeHandler", "VoilaContentsHandler", "AllowListFileHandler
 class DashboardVoila(Voila):
     """Voilà serving the dashboards folder, with the handlers above.
 
-    The one place this reaches into Voilà's internals: its notebook renderer's exporter class is replaced
-    by ``CachedTemplatesExporter`` (Voilà offers no setting for it), in this process only."""
+    The one place this reaches into Voilà's internals: its notebook renderer's exporter and executor
+    classes are replaced by ``CachedTemplatesExporter`` and ``RepollingExecutor`` (Voilà offers no setting
+    for them), in this process only."""
 
     def initialize(self, argv=None):
         notebook_renderer.VoilaExporter = CachedTemplatesExporter
+        notebook_renderer.VoilaExecutor = RepollingExecutor
         super().initialize(argv)
 
     def init_handlers(self):
@@ -364,6 +466,9 @@ def config(args) -> Config:
     c.DashboardKernelManager.cull_interval = max(5, min(60, args.idle // 4))
     c.DashboardKernelManager.cull_connected = True
     c.DashboardKernelManager.warm_kernels = args.warm
+    # kernels talk over unix sockets in Voila's private connection folder: no TCP port another local account
+    # could reach, and no two kernels started at once racing for the same port
+    c.KernelManager.transport = "ipc"
     c.KernelSpecManager.allowed_kernelspecs = {"alertlab", "python3"}
     c.NotebookNotary.db_file = ":memory:"  # Jupyter's data folder is read-only here
     c.NotebookNotary.secret = secrets.token_bytes(32)

@@ -155,6 +155,7 @@ def hub(services):
         "ALERTLAB_LOCKOUT_SECONDS": "600",
         "ALERTLAB_OPEN_SIGNUP": "false",
         "ALERTLAB_AUTHENTICATOR": "native",
+        "ALERTLAB_DASHBOARD_WARM_KERNELS": "2",  # dashboards' spare kernels: few, the machine runs tests
     }
     saved = {k: os.environ.get(k) for k in [*env, "ALERTLAB_API_PORT"]}
     os.environ.update(env)
@@ -177,6 +178,9 @@ def hub(services):
         control.down()
         for name in names:
             unixusers.remove(name)
+        from alertlab.dashboards import paths as dashboard_paths
+
+        dashboard_paths.forget_installation()  # this session's published dashboards
         engine = sa.create_engine(db.server_url())
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{env['ALERTLAB_HUB_DB']}`")

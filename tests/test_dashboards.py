@@ -156,7 +156,7 @@ def test_the_kernel_websocket_closes_when_the_viewer_leaves_the_group(hub, peopl
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             reply = json.loads(ws.recv())
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            if reply.get("parent_header", {}).get("msg_id") == msg_id and reply["channel"] == "shell":
                 break
         assert reply["msg_type"] == "kernel_info_reply"
         hub.api.request("DELETE", f"groups/{GROUP}/users", json={"users": [bob.name]})

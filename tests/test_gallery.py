@@ -18,7 +18,6 @@ import json
 import os
 import pwd
 import re
-import time
 import uuid
 from datetime import datetime
 
@@ -180,8 +179,8 @@ def shared_schedule(people) -> tuple[int, int]:
             "VALUES (%s, 'nightly', 'nightly.ipynb', 'alertlab', 'cron', '0 9 * * *', %s, %s)",
             (people["alice"].name, now, now)).lastrowid
         rid = conn.exec_driver_sql(
-            "INSERT INTO runs (schedule_id, owner, reason, fire_time, notebook, kernel, status, queued, started, ended) "
-            "VALUES (%s, %s, 'cron', %s, 'nightly.ipynb', 'alertlab', 'succeeded', %s, %s, %s)",
+            "INSERT INTO runs (schedule_id, owner, reason, fire_time, notebook, kernel, status, queued, started, "
+            "ended) VALUES (%s, %s, 'cron', %s, 'nightly.ipynb', 'alertlab', 'succeeded', %s, %s, %s)",
             (sid, people["alice"].name, now, now, now, now)).lastrowid
         conn.exec_driver_sql("INSERT INTO run_outputs (run_id, ipynb_gz, html_gz, created) VALUES (%s, %s, %s, %s)",
                              (rid, gzip.compress(b'{"cells": []}'), gzip.compress(b"<p>run output</p>"), now))
@@ -408,3 +407,27 @@ def test_publish_from_the_server_extension_and_from_a_kernel(hub, people):
     assert out["error"] is None, out
     assert out["stdout"].split() == [entry["slug"], "2", "from", "the", "kernel"]
     assert people["bob"].get(f"gallery/{entry['slug']}").status_code == 200
+
+
+def test_a_schedule_may_trigger_on_a_filter_shared_with_its_owner(hub, people):
+    from alertlab.api import access
+    from alertlab.core import db
+    from alertlab.scheduler import permissions
+    from alertlab.scheduler.errors import ScheduleForbidden
+
+    alice, bob, carol = people["alice"].name, people["bob"].name, people["carol"].name
+    with db.engine("alerts").begin() as conn:
+        fid = conn.exec_driver_sql("INSERT INTO filters (owner, name, where_sql) VALUES (%s, 'shared', "
+                                   "'latest_mag < 14')", (alice,)).lastrowid
+    with pytest.raises(ScheduleForbidden):
+        permissions.check_alert_source(bob, "filter", fid)
+    access.grant(access.Resource.of("filter", fid, alice), "group", GROUP, "viewer", alice)
+    assert permissions.check_alert_source(bob, "filter", fid) == ("filter", str(fid))
+    with pytest.raises(ScheduleForbidden):
+        permissions.check_alert_source(carol, "filter", fid)
+    hub.api.request("DELETE", f"groups/{GROUP}/users", json={"users": [bob]})
+    try:
+        with pytest.raises(ScheduleForbidden):
+            permissions.check_alert_source(bob, "filter", fid)
+    finally:
+        hub.api.request("POST", f"groups/{GROUP}/users", json={"users": [bob]})

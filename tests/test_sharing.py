@@ -106,7 +106,8 @@ def test_a_link_lets_whoever_holds_it_read_until_it_expires_or_is_revoked(fresh_
     assert access.role(OTHER, access.Resource.of(fresh_kind, "other-id", OWNER.name), link=link) is None
     # the table keeps only a digest of the link
     with db.engine("app").connect() as conn:
-        stored = conn.exec_driver_sql("SELECT grantee FROM shares WHERE resource_kind = %s", (fresh_kind,)).scalars().all()
+        stored = conn.exec_driver_sql("SELECT grantee FROM shares WHERE resource_kind = %s",
+                                      (fresh_kind,)).scalars().all()
     assert link not in stored and access.link_digest(link) in stored
     [made] = access.links(res)
     assert made.expires - made.created == timedelta(seconds=3600)
