@@ -205,7 +205,8 @@ def main() -> None:
 
         while time.monotonic() < deadline:
             try:
-                warm = httpx.get(stats_url, headers={"Authorization": f"token {paths.token()}"}, timeout=10).json()["warm"]
+                warm = httpx.get(stats_url, headers={"Authorization": f"token {paths.token()}"},
+                                 timeout=10).json()["warm"]
             except (httpx.HTTPError, ValueError, KeyError):
                 warm = -1
             if warm >= args.warm:

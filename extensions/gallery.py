@@ -64,7 +64,8 @@ color:#fff;border:0;border-radius:4px}}.error{{background:#fdecea;padding:.6em}}
 <label>Description <textarea name="description" rows="4"></textarea></label>
 <label>Tags (comma-separated) <input name="tags" value=""></label>
 <label>Who may see it <select name="visibility">{options}</select></label>
-<label>or named users / groups (e.g. <code>user:carol, group:demo-team:editor</code>) <input name="more" value=""></label>
+<label>or named users / groups (e.g. <code>user:carol, group:demo-team:editor</code>)
+<input name="more" value=""></label>
 <button type="submit" id="publish">Publish</button>
 </form></body></html>"""
 
@@ -91,8 +92,10 @@ class PublishHandler(JupyterHandler):
         model = await self._notebook(path)
         from alertlab.gallery.notebooks import default_title
 
-        options = ['<option value="">as it is (a new entry: only me)</option>', '<option value="private">only me</option>', '<option value="public">every logged-in user</option>']
-        options += [f'<option value="group:{html.escape(g)}">group {html.escape(g)}</option>' for g in await self.groups()]
+        options = ['<option value="">as it is (a new entry: only me)</option>',
+                   '<option value="private">only me</option>', '<option value="public">every logged-in user</option>']
+        options += [f'<option value="group:{html.escape(g)}">group {html.escape(g)}</option>'
+                    for g in await self.groups()]
         self.finish(FORM.format(path=html.escape(path), title=html.escape(default_title(model["content"], path)),
                                 xsrf=self.xsrf_form_html(), options="".join(options),
                                 error=f'<p class="error">{html.escape(error)}</p>' if error else ""))
@@ -128,8 +131,9 @@ class PublishHandler(JupyterHandler):
         model = await self._notebook(path)
         import nbformat
 
+        fields = ("title", "description", "tags", "visibility")
         payload = {"notebook": nbformat.writes(model["content"]), "path": self.home_path(path),
-                   **{k: body[k] for k in ("title", "description", "tags", "visibility") if body.get(k) not in (None, "")}}
+                   **{k: body[k] for k in fields if body.get(k) not in (None, "")}}
         base, token = _service()
         try:
             async with httpx.AsyncClient(timeout=120) as http:

@@ -173,8 +173,9 @@ def _blob_or_404(fn, *args):
 def _detail(row: dict, role: str, user: HubUser, prefix: str) -> dict:
     out = _entry_json(row, prefix, store.tags_of([row["id"]])[row["id"]], bool(store.starred(user.name, [row["id"]])))
     res = store.resource(row)
-    out.update(role=role, versions=[{**v, "created": v["created"].isoformat(), "has_thumbnail": bool(v["has_thumbnail"])}
-                                    for v in store.versions(row["id"])],
+    versions = [{**v, "created": v["created"].isoformat(), "has_thumbnail": bool(v["has_thumbnail"])}
+                for v in store.versions(row["id"])]
+    out.update(role=role, versions=versions,
                dashboard=f"{prefix}dashboards/{row['slug']}",
                dashboard_limit=row["dashboard_limit"] or settings.get("ALERTLAB_DASHBOARD_VIEWERS"),
                shares=[{**s.__dict__, "created": s.created.isoformat()} for s in access.shares(res)])

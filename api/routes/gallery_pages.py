@@ -15,6 +15,8 @@ a refusal is an HTML page with status 403 (404 for an unknown entry)."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -81,10 +83,12 @@ def entry_page(request: Request, slug: str, version: int | None = Query(None, ge
     prefix = _prefix(request)
     return pages.render(
         "entry.html", prefix=prefix, user=user.name, e=row, role=role, version=version or row["latest_version"],
-        versions=versions, tags=store.tags_of([row["id"]])[row["id"]], starred=bool(store.starred(user.name, [row["id"]])),
+        versions=versions, tags=store.tags_of([row["id"]])[row["id"]],
+        starred=bool(store.starred(user.name, [row["id"]])),
         visibility=visibility.describe(shares, len(links) if can_share else 0), shares=shares, links=links,
         can_share=can_share, link=link, linkq=f"?link={link}" if link else "",
-        xsrf=pages.xsrf_token(get_auth(request.app).cookie_secret, user.name), link_days=settings.get("ALERTLAB_LINK_DAYS"),
+        xsrf=pages.xsrf_token(get_auth(request.app).cookie_secret, user.name),
+        link_days=settings.get("ALERTLAB_LINK_DAYS"),
         new_link=(f"{request.url.scheme}://{request.url.netloc}{prefix}gallery/{row['slug']}?link={new_link}"
                   if new_link and can_share else None), new_link_expires=new_expires)
 
@@ -122,9 +126,9 @@ def download(request: Request, slug: str, version: int | None = Query(None, ge=1
         _, data = api._blob_or_404(store.ipynb, row["id"], version)
     except (HTTPException, Forbidden) as exc:
         return _refused(request, user, exc)
+    name = quote(notebooks.file_name(row["title"]), safe="")
     return Response(data, media_type="application/x-ipynb+json", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{pages.environment().filters['q'](notebooks.file_name(row['title']))}",
-        "X-Content-Type-Options": "nosniff"})
+        "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("/gallery/{slug}/copy")

@@ -129,7 +129,8 @@ def shared_output(run_id: int = Path(ge=1, le=2**62), format: Literal["html", "i
     body = gzip.decompress(data)
     if format == "html":
         return Response(body, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": "sandbox allow-scripts", "X-Content-Type-Options": "nosniff"})
+                        headers={"Content-Security-Policy": "sandbox allow-scripts",
+                                 "X-Content-Type-Options": "nosniff"})
     return Response(body, media_type="application/x-ipynb+json",
                     headers={"Content-Disposition": f'attachment; filename="run-{run_id}.ipynb"',
                              "X-Content-Type-Options": "nosniff"})
