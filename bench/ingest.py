@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -63,16 +63,22 @@ def make_messages(n: int, seed: int) -> list[bytes]:
         return list(ZtfGenerator(seed=seed, n_objects=max(n // 4, 1)).messages(n))
 
 
-def produce(topic: str, messages: list[bytes], rate: float | None = None, partitions: int = 1) -> None:
+def produce(topic: str, messages: list[bytes], rate: float | None = None, partitions: int | None = None) -> None:
+    """Messages to ``topic`` (at ``rate`` per second if given); ``partitions``: create the topic with that many."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from alertlab.core.kafka_client import client_config
     from alertlab.ingest.runner import producer_config
 
-    try:
-        AdminClient(client_config()).create_topics([NewTopic(topic, num_partitions=partitions)])[topic].result(30)
-    except KafkaException:  # it exists already
-        pass
+    if partitions:
+        admin = AdminClient(client_config())  # kept referenced until the topic exists (else the request dies)
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=partitions)])[topic].result(30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        if len(admin.list_topics(topic, timeout=10).topics[topic].partitions) != partitions:
+            raise RuntimeError(f"topic {topic} exists with another number of partitions than {partitions}")
     producer = Producer(producer_config())
     start = time.monotonic()
     for i, m in enumerate(messages):
@@ -132,27 +138,47 @@ def cpu_by_kind(ingest_pids: list[int]) -> dict[str, float]:
     return out
 
 
-def run_ingest(topic: str, processes: int = 1, expected: int = 0) -> tuple[float, float, dict[str, float]]:
-    """Ingest the backlog with ``processes`` `alertlab ingest` processes in one consumer group; the rate is
-    taken from the database (alerts stored / time from the first to the last stored), so start-up and the
-    idle wait at the end do not count. The CPU each kind of process spends per alert is sampled the same
-    way: between 10 % and 90 % of the backlog stored. Returns (alerts/s, rows/s, CPU ms per alert by kind)."""
+def _group_formed(admin, group: str, processes: int) -> bool:
+    """Whether all ``processes`` members of the consumer group hold partitions (a rebalance is over)."""
+    from confluent_kafka import ConsumerGroupState
+
+    try:
+        desc = admin.describe_consumer_groups([group])[group].result(5)
+    except KafkaException:
+        return False
+    members = [m for m in desc.members if m.assignment and m.assignment.topic_partitions]
+    return desc.state == ConsumerGroupState.STABLE and len(members) == processes
+
+
+def run_ingest(topic: str, processes: int = 1) -> tuple[float, float, dict[str, float]]:
+    """Ingest the backlog with ``processes`` `alertlab ingest` processes in one consumer group.
+
+    The rate and the CPU each kind of process spends per alert are both measured over the steady part of the
+    run: from the moment every process holds partitions (joining the group and its rebalances are start-up,
+    not ingest) to 90 % of the backlog stored. Returns (alerts/s, rows/s, CPU ms per alert by kind)."""
     import subprocess
 
-    from alertlab.core import db
+    from confluent_kafka.admin import AdminClient
 
-    cmd = [str(Path(sys.executable).with_name("alertlab")), "ingest", "--kafka", topic, "--group", f"bench-{topic}",
+    from alertlab.core import db
+    from alertlab.core.kafka_client import client_config
+
+    group = f"bench-{topic}"
+    cmd = [str(Path(sys.executable).with_name("alertlab")), "ingest", "--kafka", topic, "--group", group,
            "--until-idle", "3", "--quiet"]
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
-    samples: list[tuple[int, dict]] = []
+    samples: list[tuple[float, int, dict]] = []   # (time, alerts stored, CPU by kind), from the group formed
     stop = threading.Event()
 
     def sample():
-        eng = db.engine("alerts")
+        eng, admin = db.engine("alerts"), AdminClient(client_config())
+        formed = False
         while not stop.wait(0.5):
-            with eng.connect() as conn:
-                stored = conn.exec_driver_sql("SELECT COUNT(*) FROM detections WHERE has_alert=1").scalar()
-            samples.append((stored, cpu_by_kind([p.pid for p in procs])))
+            formed = formed or _group_formed(admin, group, processes)
+            if formed:
+                with eng.connect() as conn:
+                    stored = conn.exec_driver_sql("SELECT COUNT(*) FROM detections WHERE has_alert=1").scalar()
+                samples.append((time.monotonic(), stored, cpu_by_kind([p.pid for p in procs])))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -162,17 +188,16 @@ def run_ingest(topic: str, processes: int = 1, expected: int = 0) -> tuple[float
     if any(p.returncode for p in procs):
         raise RuntimeError(" | ".join(summaries))
     with db.engine("alerts").connect() as conn:
-        n, first, last = conn.exec_driver_sql(
-            "SELECT COUNT(*), MIN(ingested), MAX(ingested) FROM detections WHERE has_alert=1").one()
+        n = conn.exec_driver_sql("SELECT COUNT(*) FROM detections WHERE has_alert=1").scalar()
         rows = sum(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar()
                    for t in ("detections", "nondetections", "objects", "cutouts", "watchlist_hits"))
-    seconds = (last - first).total_seconds()
-    lo = next((s for s in samples if s[0] >= 0.1 * n), None)
-    hi = next((s for s in samples if s[0] >= 0.9 * n), None)
-    cpu = {}
-    if lo is not None and hi is not None and hi[0] > lo[0]:
-        cpu = {k: 1000 * (hi[1][k] - lo[1][k]) / (hi[0] - lo[0]) for k in hi[1]}
-    return n / seconds, rows / seconds, cpu
+    lo = samples[0] if samples else None
+    hi = next((s for s in samples if s[1] >= 0.9 * n), None)
+    if lo is None or hi is None or hi[1] - lo[1] < 0.3 * n:
+        raise RuntimeError("the group formed too late to measure a steady rate: use more --alerts")
+    rate = (hi[1] - lo[1]) / (hi[0] - lo[0])
+    cpu = {k: 1000 * (hi[2][k] - lo[2][k]) / (hi[1] - lo[1]) for k in hi[2]}
+    return rate, rate * rows / n, cpu
 
 
 def bare_decode(messages: list[bytes]) -> float:
@@ -194,7 +219,8 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
 
     from alertlab.core import db
     from alertlab.ingest.decode import decode, to_rows
-    from alertlab.ingest.store import SQL_HIST_DET, _det_tuple
+    from alertlab.ingest import sql_values
+    from alertlab.ingest.store import HIST_DET, _det_tuple
 
     alerts = [to_rows(a) for m in messages for a in decode(m)]
     eng = db.engine("alerts")
@@ -207,7 +233,7 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
             chunk = alerts[i:i + 500]
             dets = list({d["detectionId"]: _det_tuple(d) for a in chunk for d in a.detections}.values())
             with eng.begin() as conn:
-                conn.exec_driver_sql(SQL_HIST_DET, dets)
+                sql_values.insert(conn, HIST_DET[0], dets)
             with open(f"{tmp}/{i}.pack", "wb") as fh:
                 for a in chunk:
                     for c in a.cutouts:
@@ -217,29 +243,35 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
     return len(alerts) / elapsed, nrows
 
 
-def paced_latency(messages: list[bytes], rate: float) -> list[float]:
-    """Produce at ``rate`` alerts/s while the ingest runs; latency from produce to commit."""
-    from alertlab.ingest.runner import KafkaIngest
+def paced_latency(messages: list[bytes], rate: float, processes: int = 1) -> tuple[float, float]:
+    """Produce at ``rate`` alerts/s to ``processes`` `alertlab ingest` processes in one consumer group, once the
+    group has formed. Returns the produce -> committed latency (p50, p95) each process reports at its end; with
+    several processes, the largest of theirs (the p95 of all alerts is at most the largest p95)."""
+    import re
+    import subprocess
+
+    from confluent_kafka.admin import AdminClient
+
+    from alertlab.core.kafka_client import client_config
 
     topic = f"bench-paced-{uuid.uuid4().hex[:6]}"
-    produce(topic, messages[:1])  # create the topic
-    ingest = KafkaIngest([topic], f"bench-{topic}", until_idle=3.0)
-
-    def paced():
-        while getattr(ingest, "assigned_at", None) is None:  # joining the group is not ingest latency
-            time.sleep(0.05)
-        time.sleep(1.0)
-        produce(topic, messages[1:], rate)
-
-    thread = threading.Thread(target=paced)
-    thread.start()
-    totals = ingest.run()
-    thread.join()
-    return totals.latencies[1:]  # the first message waited for the group to form
-
-
-def quantile(values, q):
-    return float(np.quantile(np.asarray(values), q)) if values else float("nan")
+    group = f"bench-{topic}"
+    produce(topic, [], partitions=2 * processes)
+    cmd = [str(Path(sys.executable).with_name("alertlab")), "ingest", "--kafka", topic, "--group", group,
+           "--until-idle", "3", "--quiet"]
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    admin, deadline = AdminClient(client_config()), time.monotonic() + 120
+    while not _group_formed(admin, group, processes):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError("the ingest processes did not form their consumer group")
+        time.sleep(0.2)
+    time.sleep(1.0)
+    produce(topic, messages, rate)
+    summaries = [p.communicate()[1] for p in procs]
+    found = [re.search(r"latency p50 ([\d.]+)s p95 ([\d.]+)s", s) for s in summaries]
+    if any(p.returncode for p in procs) or not all(found):
+        raise RuntimeError(" | ".join(summaries))
+    return max(float(m.group(1)) for m in found), max(float(m.group(2)) for m in found)
 
 
 def main() -> int:
@@ -282,19 +314,18 @@ def main() -> int:
                 if single is None:
                     single = rate
                 print(f"{nfilters:>5} filters, {nproc} process{'es' if nproc > 1 else ''}: {rate:7.0f} alerts/s  "
-                      f"{statistics.median(row_rates):8.0f} rows/s (backlog, median of {args.repeats})")
-                cpus = [c for c in cpus if c]
-                cpu = {k: statistics.median(c[k] for c in cpus) for k in cpus[0]} if cpus else {}
+                      f"{statistics.median(row_rates):8.0f} rows/s (backlog, steady part, median of {args.repeats})")
+                cpu = {k: statistics.median(c[k] for c in cpus) for k in cpus[0]}
                 total = sum(cpu.values())
                 if total > 0:
                     print(f"      CPU per alert: {', '.join(f'{k} {v:.2f} ms' for k, v in cpu.items())}; "
                           f"{total:.2f} ms in all, so {CORES} cores allow at most {1000 * CORES / total:.0f} "
                           f"alerts/s with this work (ingest at {rate / (1000 * CORES / total):.2f}x of that)")
-            with console.status(f"paced input at {args.rate:.0f} alerts/s..."):
-                lat = paced_latency(paced, args.rate)
+                with console.status(f"paced input at {args.rate:.0f} alerts/s, {nproc} process(es)..."):
+                    p50, p95 = paced_latency(paced, args.rate, nproc)
+                print(f"      input paced at {args.rate:.0f} alerts/s: produce -> committed latency p50 {p50:.2f}s "
+                      f"p95 {p95:.2f}s{' (largest of the processes)' if nproc > 1 else ''}")
             rate = single
-            print(f"{nfilters:>5} filters, 1 process, input paced at {args.rate:.0f} alerts/s: produce -> committed "
-                  f"latency p50 {quantile(lat, 0.5):.2f}s p95 {quantile(lat, 0.95):.2f}s")
             if nfilters == int(args.filters.split(",")[0]):
                 scratch_db(db_name)
                 insert_rate, nrows = bare_insert(messages)

@@ -6,6 +6,12 @@ detection upgrades a history row of the same id); object rows are recomputed
 from *all* stored detections of the touched objects, so a redelivery or a replay
 changes nothing and arrival order does not matter.
 
+A batch is two transactions: the keyed rows (detections, history, hits,
+cutouts) first, then the objects it touched, recomputed while their rows are
+locked. Only the second serialises concurrent ingest processes, and only on
+the objects they share; a crash between the two leaves objects to be
+recomputed when the batch is replayed (its Kafka offsets are not committed).
+
 An alert's detection carries ``published``: 0 until its match events have gone
 out to Kafka. A redelivered alert whose events were published is not matched
 again; one whose batch crashed between the database commit and the events is."""
@@ -18,10 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import pymysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from alertlab.ingest import cutouts as cutout_store
+from alertlab.ingest import sql_values
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
 from alertlab.ingest.rows import AlertRows, extra_json
 
@@ -35,21 +43,18 @@ OBJ_COLS = (["objectId", "survey", "ra", "decl", "healpix", "glat", "glon", "nde
 SURVEY_EXTRA = {"sgscore1", "distpsnr1", "ssdistnr"}
 
 
-def _placeholders(n: int) -> str:
-    return "(" + ",".join(["%s"] * n) + ")"
-
-
-SQL_ALERT_DET = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES {_placeholders(len(DET_COLS))} "
-                 "ON DUPLICATE KEY UPDATE has_alert=1, extra=VALUES(extra), "
-                 "reliability=COALESCE(VALUES(reliability), reliability)")
-SQL_HIST_DET = f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES {_placeholders(len(DET_COLS))}"
-SQL_NONDET = "INSERT IGNORE INTO nondetections (objectId, mjd, band, diffmaglim) VALUES (%s,%s,%s,%s)"
-SQL_FORCED = "INSERT IGNORE INTO forced_photometry (objectId, mjd, band, flux, fluxerr, extra) VALUES (%s,%s,%s,%s,%s,%s)"
+# (head, tail) of the batch INSERTs, whose rows are written as literals by ``sql_values``
+ALERT_DET = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES",
+             "ON DUPLICATE KEY UPDATE has_alert=1, extra=VALUES(extra), "
+             "reliability=COALESCE(VALUES(reliability), reliability)")
+HIST_DET = (f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES", "")
+NONDET = ("INSERT IGNORE INTO nondetections (objectId, mjd, band, diffmaglim) VALUES", "")
+FORCED = ("INSERT IGNORE INTO forced_photometry (objectId, mjd, band, flux, fluxerr, extra) VALUES", "")
 _updates = ["updated=IF(ndet<=>VALUES(ndet) AND lastmjd<=>VALUES(lastmjd), updated, CURRENT_TIMESTAMP(6))"]
 _updates += [f"`{c}`=COALESCE(VALUES(`{c}`), `{c}`)" if c in SURVEY_EXTRA else f"`{c}`=VALUES(`{c}`)"
              for c in OBJ_COLS[1:]]
-SQL_OBJECT = (f"INSERT INTO objects ({','.join(f'`{c}`' for c in OBJ_COLS)}) VALUES {_placeholders(len(OBJ_COLS))} "
-              f"ON DUPLICATE KEY UPDATE {', '.join(_updates)}")
+OBJECT = (f"INSERT INTO objects ({','.join(f'`{c}`' for c in OBJ_COLS)}) VALUES",
+          f"ON DUPLICATE KEY UPDATE {', '.join(_updates)}")
 SQL_WL_HIT = ("INSERT IGNORE INTO watchlist_hits (watchlist_id, cone_id, objectId, detectionId, name, arcsec, mjd) "
               "VALUES (%s,%s,%s,%s,%s,%s,%s)")
 SQL_AREA_HIT = "INSERT IGNORE INTO area_hits (area_id, objectId, detectionId, mjd) VALUES (%s,%s,%s,%s)"
@@ -93,43 +98,44 @@ class Store:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutouts")
 
     def write(self, alerts: list[AlertRows], rejects: list[Reject] = ()) -> BatchResult:
-        """Write the batch; a deadlock or lock timeout with a concurrent ingest retries the whole transaction."""
-        for attempt in range(8):
-            try:
-                return self._write(alerts, rejects)
-            except OperationalError as exc:
-                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                if code not in (1213, 1205) or attempt == 7:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def _write(self, alerts: list[AlertRows], rejects: list[Reject]) -> BatchResult:
+        """Write the batch (see the module docstring for its two transactions)."""
         started = time.monotonic()
         unique: dict[int, AlertRows] = {}
         for a in alerts:
             unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
+        result = _retrying(lambda: self._write_rows(alerts, rejects))
+        if alerts:
+            # of two batches touching one object, the one that locks it second sees both batches' detections
+            result.objects = _retrying(lambda: self._write_objects(alerts))
+            result.rows += len(result.objects)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _write_rows(self, alerts: list[AlertRows], rejects: list[Reject]) -> BatchResult:
+        """Keyed rows, without object locks, so two ingest processes write theirs side by side."""
         result = BatchResult(alerts=[], objects=[])
-        # Cutouts (most of the bytes) are stored in parallel with the main transaction (see ingest/cutouts.py):
+        # Cutouts (most of the bytes) are stored in parallel with the transaction (see ingest/cutouts.py):
         # keyed and written once, so a crash between the two loses and doubles nothing.
         cutouts = self._pool.submit(self._insert_cutouts, alerts) if alerts else None
         with self.engine.begin() as conn:
             if alerts:
-                self._lock_objects(conn, alerts)
                 result.alerts = self._unpublished(conn, alerts)
                 result.rows += self._insert_rows(conn, alerts)
-                result.objects = self._recompute_objects(conn, alerts)
-                result.rows += len(result.objects)
                 self._match_sky(conn, result)
             if rejects:
                 conn.exec_driver_sql(SQL_REJECT, [
                     (r.reason[:2000], r.topic, r.partition, r.offset, r.source, r.data[:64], len(r.data))
                     for r in rejects])
             if cutouts is not None:
-                result.rows += cutouts.result()  # the batch is committed only with its cutouts stored
-        result.seconds = time.monotonic() - started
+                result.rows += cutouts.result()  # detections become visible only with their cutouts stored
         return result
+
+    def _write_objects(self, alerts: list[AlertRows]) -> list[dict]:
+        """The touched objects, recomputed under their row locks from every committed detection."""
+        with self.engine.begin() as conn:
+            self._lock_objects(conn, alerts)
+            return self._recompute_objects(conn, alerts)
 
     def mark_published(self, detection_ids: list[int]) -> None:
         if not detection_ids:
@@ -176,13 +182,13 @@ class Store:
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
-        conn.exec_driver_sql(SQL_ALERT_DET, own)
+        sql_values.insert(conn, ALERT_DET[0], own, ALERT_DET[1])
         if history:
-            conn.exec_driver_sql(SQL_HIST_DET, [_det_tuple(d) for d in history.values()])
+            sql_values.insert(conn, HIST_DET[0], [_det_tuple(d) for d in history.values()])
         if nondet:
-            conn.exec_driver_sql(SQL_NONDET, [(*k, v) for k, v in nondet.items()])
+            sql_values.insert(conn, NONDET[0], [(*k, v) for k, v in nondet.items()])
         if forced:
-            conn.exec_driver_sql(SQL_FORCED, [(*k, *v) for k, v in forced.items()])
+            sql_values.insert(conn, FORCED[0], [(*k, *v) for k, v in forced.items()])
         return len(own) + len(history) + len(nondet) + len(forced)
 
     def _insert_cutouts(self, alerts: list[AlertRows]) -> int:
@@ -232,7 +238,7 @@ class Store:
             o["healpix"] = int(sky["healpix"][i])
             o["glat"] = float(sky["glat"][i])
             o["glon"] = float(sky["glon"][i])
-        conn.exec_driver_sql(SQL_OBJECT, [tuple(_sql_value(o.get(c)) for c in OBJ_COLS) for o in objects])
+        sql_values.insert(conn, OBJECT[0], [[o.get(c) for c in OBJ_COLS] for o in objects], OBJECT[1])
         return objects
 
     def _match_sky(self, conn: Connection, result: BatchResult) -> None:
@@ -262,13 +268,19 @@ class Store:
         result.rows += len(result.watchlist_hits) + len(result.area_hits)
 
 
+def _retrying(transaction):
+    """Run ``transaction`` again after a deadlock or lock wait timeout with a concurrent ingest."""
+    for attempt in range(8):
+        try:
+            return transaction()
+        except (OperationalError, pymysql.err.OperationalError) as exc:  # sql_values runs pymysql directly
+            orig = getattr(exc, "orig", exc)
+            code = orig.args[0] if orig is not None and orig.args else None
+            if code not in (1213, 1205) or attempt == 7:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _det_tuple(d: dict) -> tuple:
     return tuple(extra_json(d[c]) if c == "extra" else d[c] for c in DET_COLS)
-
-
-def _sql_value(v):
-    if isinstance(v, float) and v != v:  # NaN
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
