@@ -146,5 +146,5 @@ def to_rows(alert: Alert):
     """The alert's database rows, or DecodeError when a required field is missing or wrong."""
     try:
         return (ztf if alert.survey == "ztf" else lsst).to_rows(alert.record)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # ArithmeticError: a magnitude of -1000
         raise DecodeError(f"invalid {alert.survey.upper()} alert: {type(exc).__name__}: {exc}") from None

@@ -5,11 +5,13 @@ Each survey module (``ztf``, ``lsst``) turns a decoded alert record into an
 
 from __future__ import annotations
 
-import json
 import math
+
+import orjson
 from dataclasses import dataclass, field
 
 ZP_NJY = 31.4  # AB magnitude of 1 nJy
+SENTINELS = (-999.0, -99999.0)  # what surveys write for "unknown"
 
 
 @dataclass
@@ -62,14 +64,10 @@ class LazyExtra:
         self.skip = skip
 
     def dumps(self) -> str:
-        out = {}
-        for k, v in self.src.items():
-            if v is None or k in self.skip:
-                continue
-            if isinstance(v, float) and (not math.isfinite(v) or v in (-999.0, -99999.0)):
-                continue
-            out[k] = v
-        return json.dumps(out, separators=(",", ":"))
+        skip = self.skip
+        out = {k: v for k, v in self.src.items()
+               if v is not None and k not in skip and not (type(v) is float and (v in SENTINELS or v - v != 0.0))}
+        return orjson.dumps(out).decode()  # (v - v != 0 for NaN and infinities)
 
 
 def extra_json(value) -> str | None:

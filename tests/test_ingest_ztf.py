@@ -89,21 +89,29 @@ def test_bad_messages_go_to_dead_letters_and_the_stream_goes_on(services, topic,
     other_schema = io.BytesIO()
     fastavro.writer(other_schema, {"type": "record", "name": "Weather", "fields": [{"name": "t", "type": "double"}]},
                     [{"t": 12.5}])
-    bad = [b"\x89garbage bytes, not avro at all", good[: len(good) // 2], other_schema.getvalue(), b""]
+    # valid Avro, a valid schema, but a value no arithmetic survives (a magnitude of -1000)
+    reader = fastavro.reader(io.BytesIO(good))
+    absurd_alert = next(iter(reader))
+    absurd_alert["candidate"]["magpsf"] = -1000.0
+    absurd = io.BytesIO()
+    fastavro.writer(absurd, fastavro.parse_schema(reader.writer_schema), [absurd_alert])
+    bad = [b"\x89garbage bytes, not avro at all", good[: len(good) // 2], other_schema.getvalue(), b"",
+           absurd.getvalue()]
     replay(topic, files=ZTF_FILES[:5], extra=bad)
     replay(topic, files=ZTF_FILES[5:10])
     totals = ingest(topic)
-    assert totals.rejects == 4 and totals.alerts == 10
+    assert totals.rejects == 5 and totals.alerts == 10
     rejects = rows("SELECT reason, kafka_partition, kafka_offset, first_bytes, size FROM ingest_rejects "
                    "WHERE topic=%s ORDER BY kafka_offset", (topic,))
-    assert [r[2] for r in rejects] == [5, 6, 7, 8]
+    assert [r[2] for r in rejects] == [5, 6, 7, 8, 9]
     reasons = [r[0] for r in rejects]
     assert "neither an Avro container nor the Confluent wire format" in reasons[0]
     assert "undecodable Avro" in reasons[1]
     assert "not a ZTF or LSST alert" in reasons[2]
     assert reasons[3] == "empty message"
+    assert reasons[4].startswith("invalid ZTF alert: OverflowError")
     assert rejects[0][3] == bad[0][:64] and rejects[1][4] == len(good) // 2
-    dead = read_topic(f"{topic}-dlq", expect=4)
+    dead = read_topic(f"{topic}-dlq", expect=5)
     assert [m.value() for m in dead] == bad
     assert dict(dead[2].headers())["reason"].decode().startswith("not a ZTF or LSST alert")
     # the stream went on: the alerts after the bad messages are stored
