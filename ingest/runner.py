@@ -26,6 +26,9 @@ from alertlab.core.kafka_client import client_config
 from alertlab.ingest.pipeline import BatchStats, Pipeline, RawMessage
 
 
+COMMIT_POLL_S = 0.02  # while a batch commits, how often the loop looks whether it is done
+
+
 def build_pipeline(producer=None, survey: str | None = None, match: bool = True) -> Pipeline:
     """A pipeline on the alert database with watchlist, area and filter matching."""
     engine = db.engine("alerts")
@@ -148,6 +151,9 @@ class KafkaIngest:
         try:
             while not self.stopping:
                 wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
+                if self._inflight is not None:
+                    wait = min(wait, COMMIT_POLL_S)  # a finished batch's offsets are committed without delay
+                asked = time.monotonic()
                 msgs = self.consumer.consume(num_messages=self.batch_size - len(self.pending), timeout=min(wait, 0.5))
                 self._collect(wait=False)
                 now = time.monotonic()
@@ -160,7 +166,7 @@ class KafkaIngest:
                             raise KafkaException(err)
                         continue
                     if not self.pending:
-                        first_pending = now
+                        first_pending = asked  # it may have arrived as soon as we asked: the flush clock runs
                     ts_type, ts = m.timestamp()
                     self.pending.append(RawMessage(m.value() or b"", m.topic(), m.partition(), m.offset(),
                                                    timestamp_ms=ts if ts_type else None,
