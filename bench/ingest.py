@@ -245,10 +245,13 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
 
 def paced_latency(messages: list[bytes], rate: float, processes: int = 1) -> tuple[float, float]:
     """Produce at ``rate`` alerts/s to ``processes`` `alertlab ingest` processes in one consumer group, once the
-    group has formed. Returns the produce -> committed latency (p50, p95) each process reports at its end; with
-    several processes, the largest of theirs (the p95 of all alerts is at most the largest p95)."""
+    group has formed. Returns the produce -> committed latency (p50, p95) each process reports at its end (with
+    several processes, the largest of theirs: the p95 of all alerts is at most the largest p95), and the share
+    of the machine's CPU each kind of process used while the input came (this producer included)."""
     import re
     import subprocess
+
+    import psutil
 
     from confluent_kafka.admin import AdminClient
 
@@ -266,12 +269,17 @@ def paced_latency(messages: list[bytes], rate: float, processes: int = 1) -> tup
             raise RuntimeError("the ingest processes did not form their consumer group")
         time.sleep(0.2)
     time.sleep(1.0)
+    me = psutil.Process()
+    before, mine, t0 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
     produce(topic, messages, rate)
+    after, mine_after, t1 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
+    busy = {"producer": mine_after - mine, **{k: after[k] - before[k] for k in after}}
     summaries = [p.communicate()[1] for p in procs]
     found = [re.search(r"latency p50 ([\d.]+)s p95 ([\d.]+)s", s) for s in summaries]
     if any(p.returncode for p in procs) or not all(found):
         raise RuntimeError(" | ".join(summaries))
-    return max(float(m.group(1)) for m in found), max(float(m.group(2)) for m in found)
+    return (max(float(m.group(1)) for m in found), max(float(m.group(2)) for m in found),
+            {k: v / ((t1 - t0) * CORES) for k, v in busy.items()})
 
 
 def main() -> int:
@@ -322,9 +330,11 @@ def main() -> int:
                           f"{total:.2f} ms in all, so {CORES} cores allow at most {1000 * CORES / total:.0f} "
                           f"alerts/s with this work (ingest at {rate / (1000 * CORES / total):.2f}x of that)")
                 with console.status(f"paced input at {args.rate:.0f} alerts/s, {nproc} process(es)..."):
-                    p50, p95 = paced_latency(paced, args.rate, nproc)
+                    p50, p95, busy = paced_latency(paced, args.rate, nproc)
                 print(f"      input paced at {args.rate:.0f} alerts/s: produce -> committed latency p50 {p50:.2f}s "
-                      f"p95 {p95:.2f}s{' (largest of the processes)' if nproc > 1 else ''}")
+                      f"p95 {p95:.2f}s{' (largest of the processes)' if nproc > 1 else ''}; the {CORES} cores "
+                      f"{100 * sum(busy.values()):.0f}% busy meanwhile "
+                      f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in busy.items())})")
             rate = single
             if nfilters == int(args.filters.split(",")[0]):
                 scratch_db(db_name)
