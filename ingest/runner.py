@@ -38,7 +38,8 @@ def build_pipeline(producer=None, survey: str | None = None, match: bool = True)
         from alertlab.ingest.filters import FilterEvaluator
         from alertlab.ingest.watchlists import WatchlistMatcher
 
-        watchlists, areas, filters = WatchlistMatcher(engine), AreaMatcher(engine), FilterEvaluator(engine)
+        watchlists, areas, filters = (WatchlistMatcher(engine, background=True), AreaMatcher(engine),
+                                       FilterEvaluator(engine))
         watchlists.refresh(force=True)  # load the cone index now, not while the first batch waits
         areas.refresh(force=True)
     return Pipeline(engine, producer, survey=survey, watchlists=watchlists, areas=areas, filters=filters)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -307,17 +308,30 @@ def _align_names(ids: np.ndarray, by_id: dict[str, str | None]) -> np.ndarray:
     return np.where(keys[pos] == wanted, values[pos], None)
 
 
-def load_cone_index(conn) -> ConeIndex:
+def load_cone_index(conn, cache: dict | None = None) -> ConeIndex:
     """The index of every cone of the active watchlists (``conn``: SQLAlchemy connection to the alert
-    database; run it in one transaction for a consistent snapshot)."""
+    database; run it in one transaction for a consistent snapshot).
+
+    ``cache`` ({watchlist id: (signature, cones, names)}, updated in place) keeps each watchlist's cones
+    between loads: a watchlist whose cone count and largest cone id are unchanged is not read again, so
+    one user's edit does not re-read a million cones of the others."""
     conn.exec_driver_sql("SET SESSION group_concat_max_len = 4294967295")
-    active = conn.exec_driver_sql("SELECT id FROM watchlists WHERE active ORDER BY id").scalars().all()
+    active = conn.exec_driver_sql(
+        "SELECT w.id, w.ncones, (SELECT COALESCE(MAX(c.id), 0) FROM watchlist_cones c WHERE c.watchlist_id = w.id)"
+        " FROM watchlists w WHERE w.active ORDER BY w.id").all()
+    cache = {} if cache is None else cache
     watchlist, numbers, names = [np.empty(0, np.int64)], [np.empty((0, 4))], [np.empty(0, dtype=object)]
-    for wl in active:
-        values, wl_names = _read_watchlist(conn, int(wl))
+    for wl, ncones, last in active:
+        signature = (int(ncones), int(last))
+        cached = cache.get(int(wl))
+        if cached is None or cached[0] != signature:
+            cached = cache[int(wl)] = (signature, *_read_watchlist(conn, int(wl)))
+        _, values, wl_names = cached
         watchlist.append(np.full(len(values), int(wl), dtype=np.int64))
         numbers.append(values)
         names.append(wl_names)
+    for gone in set(cache) - {int(r[0]) for r in active}:
+        del cache[gone]
     values = np.concatenate(numbers)
     return ConeIndex.build(np.concatenate(watchlist), values[:, 0].astype(np.int64), values[:, 1], values[:, 2],
                            values[:, 3], np.concatenate(names))
@@ -379,14 +393,22 @@ def insert_cones(conn, watchlist_id: int, ra, dec, radius=None, name=None) -> in
 class WatchlistMatcher:
     """Holds the cone index and reloads it when watchlists change (cheap check, e.g. a fingerprint query
     at most every ``refresh_seconds``), so a new watchlist is used within seconds without restarting the
-    ingest. The reload happens inside ``match`` (1M cones: a few seconds)."""
+    ingest. Only changed watchlists are read again (see ``load_cone_index``).
 
-    def __init__(self, engine, refresh_seconds: float = 5.0):
+    With ``background``, a reload after the first runs in a thread of its own while batches go on being
+    matched against the previous index, which is swapped for the new one when it is built: an edit never
+    stalls the ingest (building the index of a million cones takes a second or two)."""
+
+    def __init__(self, engine, refresh_seconds: float = 5.0, background: bool = False):
         self.engine = engine
         self.refresh_seconds = float(refresh_seconds)
+        self.background = background
         self._index: ConeIndex | None = None
         self._fingerprint: tuple | None = None
         self._checked = -math.inf
+        self._cache: dict = {}
+        self._loading: threading.Thread | None = None
+        self._lock = threading.Lock()  # one load at a time (the cache is shared by them)
 
     @property
     def index(self) -> ConeIndex:
@@ -395,23 +417,48 @@ class WatchlistMatcher:
 
     def refresh(self, force: bool = False) -> bool:
         """Reload the index if the watchlists changed (checked at most every ``refresh_seconds``
-        unless ``force``). Returns True when it reloaded."""
+        unless ``force``). Returns True when it reloaded, or (``background``) started reloading."""
         now = time.monotonic()
         if not force and self._index is not None and now - self._checked < self.refresh_seconds:
             return False
-        # One transaction: the fingerprint and the cones come from the same snapshot.
+        self._checked = now
+        if force or self._index is None or not self.background:
+            return self._load(force)
+        if self._loading is not None and self._loading.is_alive():
+            return False
         with self.engine.connect() as conn:
+            changed = watchlists_fingerprint(conn) != self._fingerprint
+            conn.rollback()
+        if changed:
+            self._loading = threading.Thread(target=self._load_quietly, name="watchlist-index", daemon=True)
+            self._loading.start()
+        return changed
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background reload to finish (tests, shutdown)."""
+        if self._loading is not None:
+            self._loading.join(timeout)
+
+    def _load(self, force: bool = False) -> bool:
+        with self._lock, self.engine.connect() as conn:  # one transaction: fingerprint and cones, one snapshot
             fingerprint = watchlists_fingerprint(conn)
             reload = force or self._index is None or fingerprint != self._fingerprint
             if reload:
                 started = time.monotonic()
-                self._index = load_cone_index(conn)
-                log.info("watchlist index: %d cones of %d watchlists loaded in %.1f s", len(self._index),
-                         len(self._index.watchlist_ids), time.monotonic() - started)
+                index = load_cone_index(conn, self._cache)
+                log.info("watchlist index: %d cones of %d watchlists loaded in %.1f s", len(index),
+                         len(index.watchlist_ids), time.monotonic() - started)
+                self._index = index
             conn.rollback()
-        self._fingerprint = fingerprint
-        self._checked = time.monotonic()
+            self._fingerprint = fingerprint
         return reload
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except Exception:  # noqa: BLE001 - the previous index stays; the next check tries again
+            log.exception("reloading the watchlist index failed; matching goes on with the previous one")
+            self._fingerprint = None
 
     def match(self, ra, dec) -> list[WatchlistHit]:
         return self.index.match(ra, dec)

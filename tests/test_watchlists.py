@@ -275,6 +275,43 @@ def test_matcher_checks_for_changes_only_every_refresh_seconds(owner):
 
 
 @pytest.mark.services
+def test_an_edit_does_not_stall_matching_nor_reread_the_other_watchlists(owner, monkeypatch):
+    from alertlab.core import db
+    from alertlab.ingest import watchlists as wl_mod
+
+    engine = db.engine("alerts")
+    with engine.begin() as conn:
+        big = new_watchlist(conn, owner, "big")
+        insert_cones(conn, big, np.linspace(0, 359, 5000), np.zeros(5000), 2.0)
+    matcher = WatchlistMatcher(engine, refresh_seconds=0, background=True)
+    assert [h.watchlist_id for h in matcher.match([100.0 + 1 / 7200], [0.0]) if h.watchlist_id == big] == []
+    assert any(h.watchlist_id == big for h in matcher.match([359.0], [0.0]))
+    reads = []
+    real_read = wl_mod._read_watchlist
+    monkeypatch.setattr(wl_mod, "_read_watchlist", lambda conn, wid: reads.append(wid) or real_read(conn, wid))
+
+    with engine.begin() as conn:
+        late = new_watchlist(conn, owner, "late")
+        insert_cones(conn, late, [50.0], [50.0], 3.0)
+    with matcher._lock:  # a reload that takes long: batches are matched meanwhile, on the previous index
+        assert matcher.refresh()
+        assert [h for h in matcher.match([50.0], [50.0]) if h.watchlist_id == late] == []
+        assert any(h.watchlist_id == big for h in matcher.match([359.0], [0.0]))
+    matcher.wait(30)
+    assert [h.watchlist_id for h in matcher.match([50.0], [50.0]) if h.watchlist_id == late] == [late]
+    assert late in reads and big not in reads  # the big watchlist came from the cache
+
+    with engine.begin() as conn:  # replacing a watchlist's cones is seen too
+        conn.exec_driver_sql("DELETE FROM watchlist_cones WHERE watchlist_id = %s", (big,))
+        conn.exec_driver_sql("UPDATE watchlists SET ncones = 0 WHERE id = %s", (big,))
+        insert_cones(conn, big, [10.0], [-10.0], 2.0)
+    matcher.refresh()
+    matcher.wait(30)
+    assert [h for h in matcher.match([359.0], [0.0]) if h.watchlist_id == big] == []
+    assert [h.watchlist_id for h in matcher.match([10.0], [-10.0]) if h.watchlist_id == big] == [big]
+
+
+@pytest.mark.services
 def test_insert_cones_uses_default_radius_and_rejects_bad_cones(owner):
     from alertlab.core import db
 
