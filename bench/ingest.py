@@ -191,13 +191,14 @@ def run_ingest(topic: str, processes: int = 1) -> tuple[float, float, dict[str, 
         n = conn.exec_driver_sql("SELECT COUNT(*) FROM detections WHERE has_alert=1").scalar()
         rows = sum(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar()
                    for t in ("detections", "nondetections", "objects", "cutouts", "watchlist_hits"))
+        matches = conn.exec_driver_sql("SELECT COALESCE(SUM(nmatches), 0) FROM filters").scalar()
     lo = samples[0] if samples else None
     hi = next((s for s in samples if s[1] >= 0.9 * n), None)
     if lo is None or hi is None or hi[1] - lo[1] < 0.3 * n:
         raise RuntimeError("the group formed too late to measure a steady rate: use more --alerts")
     rate = (hi[1] - lo[1]) / (hi[0] - lo[0])
     cpu = {k: 1000 * (hi[2][k] - lo[2][k]) / (hi[1] - lo[1]) for k in hi[2]}
-    return rate, rate * rows / n, cpu
+    return rate, rate * rows / n, {**cpu, "matches": float(matches) / max(n, 1)}
 
 
 def bare_decode(messages: list[bytes]) -> float:
@@ -321,9 +322,11 @@ def main() -> int:
                 rate = statistics.median(rates)
                 if single is None:
                     single = rate
-                print(f"{nfilters:>5} filters, {nproc} process{'es' if nproc > 1 else ''}: {rate:7.0f} alerts/s  "
-                      f"{statistics.median(row_rates):8.0f} rows/s (backlog, steady part, median of {args.repeats})")
                 cpu = {k: statistics.median(c[k] for c in cpus) for k in cpus[0]}
+                matches = cpu.pop("matches")
+                print(f"{nfilters:>5} filters, {nproc} process{'es' if nproc > 1 else ''}: {rate:7.0f} alerts/s  "
+                      f"{statistics.median(row_rates):8.0f} rows/s (backlog, steady part, median of {args.repeats}); "
+                      f"{matches:.1f} filter matches per alert")
                 total = sum(cpu.values())
                 if total > 0:
                     print(f"      CPU per alert: {', '.join(f'{k} {v:.2f} ms' for k, v in cpu.items())}; "

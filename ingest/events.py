@@ -6,17 +6,19 @@ Delivery is at least once: consumers deduplicate on (kind, id, detectionId)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
+import orjson
 
-def _now() -> str:
+
+def now() -> str:
+    """An ingest time as events carry it (UTC, milliseconds); a batch computes it once for all its events."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def build(kind: str, ident, objectId: str, detectionId, mjd, **details) -> dict:
+def build(kind: str, ident, objectId: str, detectionId, mjd, ingest_time: str | None = None, **details) -> dict:
     return {"kind": kind, "id": ident, "objectId": objectId, "detectionId": detectionId, "mjd": mjd,
-            "ingest_time": _now(), **details}
+            "ingest_time": ingest_time or now(), **details}
 
 
 class EventPublisher:
@@ -25,8 +27,9 @@ class EventPublisher:
         self.topic = topic
 
     def publish(self, events: list[dict]) -> None:
+        dumps, produce = orjson.dumps, self._produce
         for event in events:
-            self._produce(json.dumps(event, default=str).encode(), event["objectId"].encode())
+            produce(dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS), event["objectId"].encode())
 
     def _produce(self, value: bytes, key: bytes) -> None:
         while True:

@@ -112,12 +112,13 @@ class Pipeline:
         return stats
 
     def _events(self, result, notes: list[dict]) -> list[dict]:
-        build = events_mod.build
-        events = [build("watchlist", h["watchlist_id"], h["objectId"], h["detectionId"], h["mjd"],
+        build, now = events_mod.build, events_mod.now()
+        events = [build("watchlist", h["watchlist_id"], h["objectId"], h["detectionId"], h["mjd"], now,
                         cone_id=h["cone_id"], name=h["name"], arcsec=h["arcsec"]) for h in result.watchlist_hits]
-        events += [build("area", h["area_id"], h["objectId"], h["detectionId"], h["mjd"]) for h in result.area_hits]
-        events += [build("annotation", n["annotator"], n["objectId"], None, None, classification=n["classification"])
-                   for n in notes]
+        events += [build("area", h["area_id"], h["objectId"], h["detectionId"], h["mjd"], now)
+                   for h in result.area_hits]
+        events += [build("annotation", n["annotator"], n["objectId"], None, None, now,
+                         classification=n["classification"]) for n in notes]
         if self.filters is not None and result.alerts:
             latest = {}
             for a in result.alerts:
@@ -126,7 +127,7 @@ class Pipeline:
             rows = [o for o in result.objects if o["objectId"] in latest]
             for m in self.filters.evaluate(rows):
                 a = latest[m.objectId]
-                events.append(build("filter", m.filter_id, m.objectId, a.detectionId, a.mjd, owner=m.owner))
+                events.append(build("filter", m.filter_id, m.objectId, a.detectionId, a.mjd, now, owner=m.owner))
         return events
 
     def _dead_letters(self, rejects: list[Reject]) -> None:
