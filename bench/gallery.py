@@ -10,8 +10,9 @@
    whole rendered page (Voila has run the notebook with that viewer's token).
 
 Targets (issue 7): gallery page p50 <= 200 ms; dashboard first render p50 <= 3 s
-with 10 viewers at once. Runs against a private MariaDB and hub in a temporary
-ALERTLAB_HOME (or the server of ALERTLAB_DB_URL), on free ports.
+with 10 viewers at once. Runs against its own MariaDB and hub in a temporary
+ALERTLAB_HOME, on free ports (an ALERTLAB_DB_URL in the environment is ignored:
+the hub's services need that instance's reader account too).
 
     .venv/bin/python bench/gallery.py [--entries 10000] [--viewers 10] [--warm 10]
 """
@@ -161,14 +162,13 @@ def main() -> None:
                        "ALERTLAB_HUB_ADMINS": f"benchadmin-{tag}", "ALERTLAB_APP_DB": f"alertlab_benchapp_{tag}",
                        "ALERTLAB_ALERTS_DB": f"alertlab_benchalerts_{tag}", "ALERTLAB_IDLE_TIMEOUT": "0",
                        "ALERTLAB_DASHBOARD_WARM_KERNELS": str(args.warm)})
-    os.environ.pop("ALERTLAB_API_PORT", None)
-    started_db = not os.environ.get("ALERTLAB_DB_URL")
+    for name in ("ALERTLAB_API_PORT", "ALERTLAB_DB_URL", "ALERTLAB_DB_READER_URL", "ALERTLAB_KAFKA"):
+        os.environ.pop(name, None)
     author = f"benchauthor-{tag}"
     viewers = [f"benchview{i:02d}-{tag}" for i in range(args.viewers)]
     try:
-        if started_db:
-            os.environ["ALERTLAB_DB_URL"] = mariadb.up()["url"]
-            os.environ["ALERTLAB_DB_READER_URL"] = mariadb.url(mariadb.READER)
+        os.environ["ALERTLAB_DB_URL"] = mariadb.up()["url"]
+        os.environ["ALERTLAB_DB_READER_URL"] = mariadb.url(mariadb.READER)
         for database in migrations.DATABASES:
             migrations.upgrade(database)
         info = control.up()
@@ -228,18 +228,7 @@ def main() -> None:
         control.down()
         for name in [author, *viewers]:
             unixusers.remove(name)
-        if started_db:
-            mariadb.down()
-        else:
-            import sqlalchemy as sa
-
-            from alertlab.core import db
-
-            engine = sa.create_engine(db.server_url())
-            with engine.begin() as conn:
-                for key in ("ALERTLAB_HUB_DB", "ALERTLAB_APP_DB", "ALERTLAB_ALERTS_DB"):
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{os.environ[key]}`")
-            engine.dispose()
+        mariadb.down()
         from alertlab.dashboards import paths
 
         paths.forget_installation()
