@@ -94,3 +94,33 @@ def test_missing_prerequisite_is_one_clear_line(tmp_path, missing, expected):
     assert len(lines) == 1 or lines[-1].startswith("alertlab: error:"), result.stderr
     assert expected in lines[-1]
     assert "Traceback" not in result.stderr
+
+
+def test_a_service_state_read_while_it_is_written_is_never_half_a_file(tmp_path, monkeypatch):
+    """`alertlab scheduler up` polls the state file that the service it started writes when ready."""
+    import threading
+
+    from alertlab.core.services.process import ServiceState
+
+    monkeypatch.setenv("ALERTLAB_HOME", str(tmp_path))
+    state, stop, errors = ServiceState("svc"), threading.Event(), []
+    state.save(pid=1, ports={str(i): i for i in range(200)})
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            state.save(ready_pid=n)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(3000):
+            try:
+                assert state.load()["pid"] == 1
+            except ValueError as exc:  # json.JSONDecodeError
+                errors.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == [] and state.load()["ready_pid"] > 0

@@ -59,7 +59,11 @@ class ServiceState:
         data = self.load()
         data.update(values)
         private_dir(self.dir)
-        self.file.write_text(json.dumps(data, indent=1))
+        # atomically: the CLI reads this file while the service it started writes it (a reader of a
+        # half-written file saw invalid JSON)
+        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.file)
         return data
 
     def port(self, key: str) -> int:
