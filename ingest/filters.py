@@ -52,6 +52,7 @@ from alertlab.api.readonly import TIMEOUT_ERRORS, unavailable
 from alertlab.api.sqlguard import DIALECT, RejectedQuery, check_filter_where
 from alertlab.core import db
 from alertlab.core.errors import ServiceError
+from alertlab.ingest import sql_values
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class FilterEvaluator:
         """One INSERT of the batch, with only the columns some filter may read (the others stay NULL)."""
         needed = self._needed_columns()
         columns = [c for c in self._columns if c in keys and (needed is None or c.lower() in needed)]
-        literal = _Literals(self._conn)
+        literal = sql_values.literal_writer(self._conn.escape)
         values = ",".join("(" + ",".join([literal(r.get(c)) for c in columns]) + ")" for r in rows)
         cur.execute(f"INSERT INTO objects ({', '.join(_quote(c) for c in columns)}) VALUES {values}")
 
@@ -373,31 +374,6 @@ def _check(where_sql: str, extra: dict[str, str] | None = None) -> _Checked | Re
     # every identifier counts as a column it may read: a superset is harmless
     columns = None if reads_all else frozenset(i.name.lower() for i in tree.find_all(exp.Identifier))
     return _Checked(condition, tree.find(exp.Query) is not None, columns)
-
-
-class _Literals:
-    """SQL literals for the batch INSERT, faster than pymysql's executemany
-    (the batch is tens of thousands of values): numpy scalars as Python ones,
-    NaN and infinities as NULL."""
-
-    def __init__(self, conn):
-        self._escape = conn.escape  # quotes and escapes strings as the session's sql_mode wants
-
-    def __call__(self, v) -> str:
-        kind = type(v)
-        if v is None:
-            return "NULL"
-        if kind is float:
-            return repr(v) if math.isfinite(v) else "NULL"
-        if kind is int:
-            return str(v)
-        if kind is str:
-            return self._escape(v)
-        if hasattr(v, "item") and not isinstance(v, (bytes, bytearray)):  # numpy scalar
-            return self(v.item())
-        if isinstance(v, float):
-            return self(float(v))
-        return self._escape(v)
 
 
 def _quote(name: str) -> str:
