@@ -20,7 +20,7 @@ from alertlab.core import settings
 from alertlab.ingest import annotations as annotations_mod
 from alertlab.ingest import events as events_mod
 from alertlab.ingest.decode import DecodeError, decode, to_rows
-from alertlab.ingest.store import Reject, Store
+from alertlab.ingest.store import Reject, Store, retrying
 
 
 @dataclass
@@ -94,8 +94,11 @@ class Pipeline:
         stats, notes, rejects = prepared.stats, prepared.notes, prepared.rejects
         result = self.store.write(prepared.alerts, rejects)
         if notes:
-            with self.engine.begin() as conn:
-                annotations_mod.store(conn, notes)
+            def store_notes():
+                with self.engine.begin() as conn:
+                    annotations_mod.store(conn, notes)
+
+            retrying(store_notes)
         stats.new_alerts, stats.rows = len(result.alerts), result.rows + len(notes)
 
         events = self._events(result, notes)

@@ -104,10 +104,10 @@ class Store:
         for a in alerts:
             unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
-        result = _retrying(lambda: self._write_rows(alerts, rejects))
+        result = retrying(lambda: self._write_rows(alerts, rejects))
         if alerts:
             # of two batches touching one object, the one that locks it second sees both batches' detections
-            result.objects = _retrying(lambda: self._write_objects(alerts))
+            result.objects = retrying(lambda: self._write_objects(alerts))
             result.rows += len(result.objects)
         result.seconds = time.monotonic() - started
         return result
@@ -140,10 +140,14 @@ class Store:
     def mark_published(self, detection_ids: list[int]) -> None:
         if not detection_ids:
             return
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"UPDATE detections SET published=1 WHERE detectionId IN ({_in_list(detection_ids)})",
-                tuple(detection_ids))
+        ids = tuple(sorted(detection_ids))  # rows locked in key order, like another process's batch
+
+        def mark():
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"UPDATE detections SET published=1 WHERE detectionId IN ({_in_list(ids)})",
+                                     ids)
+
+        retrying(mark)
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _lock_objects(self, conn: Connection, alerts: list[AlertRows]) -> None:
@@ -169,7 +173,8 @@ class Store:
         return [a for a in alerts if a.detectionId not in done]
 
     def _insert_rows(self, conn: Connection, alerts: list[AlertRows]) -> int:
-        own = [_det_tuple(a.detections[0]) for a in alerts]
+        # rows go in key order, so that two processes' batches lock shared rows in the same order
+        own = [_det_tuple(a.detections[0]) for a in sorted(alerts, key=lambda a: a.detectionId)]
         history: dict[int, dict] = {}
         for a in alerts:
             for d in a.detections[1:]:
@@ -179,12 +184,13 @@ class Store:
             for (known,) in conn.exec_driver_sql(
                     f"SELECT detectionId FROM detections WHERE detectionId IN ({_in_list(ids)})", tuple(ids)):
                 history.pop(known, None)
-        nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
-        forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
-                  for a in alerts for f in a.forced}
+        nondet = dict(sorted({(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"]
+                              for a in alerts for n in a.nondetections}.items()))
+        forced = dict(sorted({(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
+                              for a in alerts for f in a.forced}.items()))
         sql_values.insert(conn, ALERT_DET[0], own, ALERT_DET[1])
         if history:
-            sql_values.insert(conn, HIST_DET[0], [_det_tuple(d) for d in history.values()])
+            sql_values.insert(conn, HIST_DET[0], [_det_tuple(history[i]) for i in sorted(history)])
         if nondet:
             sql_values.insert(conn, NONDET[0], [(*k, v) for k, v in nondet.items()])
         if forced:
@@ -268,8 +274,9 @@ class Store:
         result.rows += len(result.watchlist_hits) + len(result.area_hits)
 
 
-def _retrying(transaction):
-    """Run ``transaction`` again after a deadlock or lock wait timeout with a concurrent ingest."""
+def retrying(transaction):
+    """Run ``transaction`` (a function doing one whole transaction) again after a deadlock or lock wait
+    timeout with a concurrent ingest process."""
     for attempt in range(8):
         try:
             return transaction()
