@@ -104,6 +104,14 @@ def file_name(title: str, limit: int = 100) -> str:
     return (name or "notebook") + ".ipynb"
 
 
+def attachment_header(title: str) -> str:
+    """The Content-Disposition of a notebook download: its file name, percent-encoded (RFC 6266/5987),
+    since an HTTP header cannot carry the title's letters of any script as they are."""
+    from urllib.parse import quote
+
+    return f"attachment; filename*=UTF-8''{quote(file_name(title), safe='')}"
+
+
 def render_html(nb: nbformat.NotebookNode) -> bytes:
     """The notebook as a standalone HTML page (nbconvert, lab template)."""
     from nbconvert import HTMLExporter

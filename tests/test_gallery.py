@@ -19,6 +19,7 @@ import os
 import pwd
 import re
 import uuid
+from urllib.parse import unquote
 from datetime import datetime
 
 import httpx
@@ -341,8 +342,11 @@ def test_hostile_titles_and_names_are_stored_as_typed_and_shown_as_text(people):
         assert "<script>alert(" not in page.text and "<img src=x" not in page.text and "<b>bold</b>" not in page.text
         assert "&lt;script&gt;alert(" in page.text and "Élodie 漢字" in page.text
         assert page.headers["content-security-policy"].startswith("default-src 'self'")
-    download = bob.get(f"gallery/{slug}/download")
-    assert "/" not in download.headers["content-disposition"].split("''", 1)[1].replace("%2F", "/")
+    for url in (f"gallery/{slug}/download", f"api/v1/gallery/{slug}/versions/1"):  # page and API alike
+        download = bob.get(url)
+        assert download.status_code == 200, url
+        name = unquote(download.headers["content-disposition"].split("''", 1)[1])
+        assert "/" not in name and "Élodie 漢字" in name and name.endswith(".ipynb"), url
     copied = bob.request("POST", f"api/v1/gallery/{slug}/copy").json()["path"]
     assert copied.startswith("gallery/") and "/" not in copied[len("gallery/"):] and "<" not in copied
     assert "Élodie 漢字" in copied

@@ -264,7 +264,7 @@ def get_version(slug: str = SLUG, version: int = VERSION, link: str | None = LIN
     row, _ = entry(user, slug, "read", link)
     _, data = _blob_or_404(store.ipynb, row["id"], version)
     return Response(data, media_type="application/x-ipynb+json", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{notebooks.file_name(row['title'])}",
+        "Content-Disposition": notebooks.attachment_header(row["title"]),
         "X-Content-Type-Options": "nosniff"})
 
 

@@ -15,8 +15,6 @@ a refusal is an HTML page with status 403 (404 for an unknown entry)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -126,9 +124,8 @@ def download(request: Request, slug: str, version: int | None = Query(None, ge=1
         _, data = api._blob_or_404(store.ipynb, row["id"], version)
     except (HTTPException, Forbidden) as exc:
         return _refused(request, user, exc)
-    name = quote(notebooks.file_name(row["title"]), safe="")
     return Response(data, media_type="application/x-ipynb+json", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "X-Content-Type-Options": "nosniff"})
+        "Content-Disposition": notebooks.attachment_header(row["title"]), "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("/gallery/{slug}/copy")
