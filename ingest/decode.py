@@ -13,7 +13,6 @@ the dead-letter topic."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import struct
@@ -28,6 +27,7 @@ from alertlab.core import settings
 from alertlab.core.errors import AlertLabError
 from alertlab.ingest import lsst, ztf
 from alertlab.ingest.avro_container import read_records
+from alertlab.ingest.avro_decoder import Decoder
 
 CONTAINER_MAGIC = b"Obj\x01"
 
@@ -55,7 +55,7 @@ def survey_of(record: dict) -> str:
 
 
 class SchemaResolver:
-    """Confluent schema ids to parsed Avro schemas, cached.
+    """Confluent schema ids to Avro decoders (``avro_decoder.Decoder``), cached.
 
     Local ids follow Rubin's alert_packet convention: major*100 + minor
     (lsst.v11_0.alert is 1100)."""
@@ -63,7 +63,7 @@ class SchemaResolver:
     def __init__(self, schema_dir: Path | None = None, registry_url: str | None = None):
         self.schema_dir = schema_dir
         self.registry_url = registry_url
-        self._cache: dict[int, dict] = {}
+        self._cache: dict[int, Decoder] = {}
         self._lock = threading.Lock()
 
     def local_schemas(self) -> dict[int, Path]:
@@ -75,10 +75,10 @@ class SchemaResolver:
                 found[int(m.group(1)) * 100 + int(m.group(2))] = path
         return found
 
-    def get(self, schema_id: int) -> dict:
+    def get(self, schema_id: int) -> Decoder:
         with self._lock:
             if schema_id not in self._cache:
-                self._cache[schema_id] = self._load(schema_id)
+                self._cache[schema_id] = Decoder(self._load(schema_id))
             return self._cache[schema_id]
 
     def _load(self, schema_id: int) -> dict:
@@ -91,7 +91,7 @@ class SchemaResolver:
                 raise DecodeError(f"schema registry unreachable for schema id {schema_id}: {exc}") from None
             if resp.status_code != 200:
                 raise DecodeError(f"schema id {schema_id} unknown to the schema registry ({resp.status_code})")
-            return fastavro.parse_schema(json.loads(resp.json()["schema"]))
+            return json.loads(resp.json()["schema"])
         path = self.local_schemas().get(schema_id)
         if path is None:
             raise DecodeError(f"unknown schema id {schema_id} (local schemas: "
@@ -116,18 +116,17 @@ def decode(data: bytes, survey: str | None = None, resolver: SchemaResolver | No
         raise DecodeError("empty message")
     try:
         if data[:4] == CONTAINER_MAGIC:
-            records = read_records(data)[1]
+            records = read_records(data)
         elif data[0] == 0 and len(data) > 5:
             schema_id = struct.unpack(">I", data[1:5])[0]
-            schema = (resolver or default_resolver()).get(schema_id)
-            records = [fastavro.schemaless_reader(io.BytesIO(data[5:]), schema)]
+            records = (resolver or default_resolver()).get(schema_id).read(data[5:])
         else:
             raise DecodeError(f"neither an Avro container nor the Confluent wire format (first bytes {data[:8]!r})")
     except DecodeError:
         raise
     except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, struct.error) as exc:
         raise DecodeError(f"undecodable Avro ({type(exc).__name__}: {str(exc)[:160]})") from None
-    except Exception as exc:  # fastavro raises a variety of errors on garbage
+    except Exception as exc:  # the Avro decoders raise a variety of errors on garbage
         raise DecodeError(f"undecodable Avro ({type(exc).__name__}: {str(exc)[:160]})") from None
     if not records:
         raise DecodeError("Avro container holds no records")
