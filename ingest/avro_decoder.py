@@ -69,6 +69,8 @@ _lock = threading.Lock()
 
 def decoder(schema_text: bytes | str) -> Decoder:
     """The cached decoder of a writer schema given as JSON text."""
+    if isinstance(schema_text, str):
+        schema_text = schema_text.encode()  # one cache entry whether the text came as str or bytes
     with _lock:
         found = _decoders.get(schema_text)
         if found is not None:
