@@ -146,6 +146,11 @@ class FilterEvaluator:
         owners.update((f.id, f.owner) for f, _ in broken)
         return [FilterMatch(fid, owners[fid], oid) for fid, oid in pairs]
 
+    def refresh(self) -> None:
+        """Read and check the active filters now (the ingest does so at start, not in its first batch)."""
+        self._loaded_at = None
+        self._refresh()
+
     def close(self) -> None:
         self._disconnect()
 
@@ -236,7 +241,7 @@ class FilterEvaluator:
         """One INSERT of the batch, with only the columns some filter may read (the others stay NULL)."""
         needed = self._needed_columns()
         columns = [c for c in self._columns if c in keys and (needed is None or c.lower() in needed)]
-        literal = sql_values.literal_writer(self._conn.escape)
+        literal = sql_values.literal_writer(sql_values.quoter(self._conn))
         values = ",".join("(" + ",".join([literal(r.get(c)) for c in columns]) + ")" for r in rows)
         cur.execute(f"INSERT INTO objects ({', '.join(_quote(c) for c in columns)}) VALUES {values}")
 

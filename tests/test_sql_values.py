@@ -8,7 +8,7 @@ import pytest
 from alertlab.ingest import sql_values
 
 TRICKY = ["it's", 'say "hi"', "back\\slash", "100% sure %s %(x)s", "ünïcödé ☄", "\x00nul", "semi; DROP TABLE t; --",
-          "\n\r\t", "\\'", "'' OR 1=1 --", ""]
+          "\n\r\t", "\\'", "'' OR 1=1 --", "", "ctrl-Z \x1a", "\\\\n \\0 \\Z", '{"a": "x\\"y", "b": "it\'s"}']
 FLOATS = [0.1, -0.0, 1e-300, 1.7976931348623157e308, 2400000.5 - 1e-9, 123456789.123456789, 5e-324]
 
 
@@ -28,6 +28,19 @@ def test_literals_round_trip_through_mariadb(fresh_alerts_db):
     assert got[101] == ("inf", None, -7)
     assert got[102] == ("np", 0.5, 3)
     assert got[103] == ("npf", 1 / 3, 1)
+
+
+@pytest.mark.parametrize("sql_mode", ["", "NO_BACKSLASH_ESCAPES"])
+def test_text_round_trips_in_both_backslash_modes(fresh_alerts_db, sql_mode):
+    from alertlab.core import db
+
+    with db.engine("alerts").begin() as conn:
+        conn.exec_driver_sql(f"SET SESSION sql_mode = CONCAT(@@sql_mode, '{',' + sql_mode if sql_mode else ''}')")
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE lit (i INT PRIMARY KEY, s TEXT)")
+        sql_values.insert(conn, "INSERT INTO lit (i, s) VALUES", list(enumerate(TRICKY)))
+        got = dict(conn.exec_driver_sql("SELECT i, s FROM lit").fetchall())
+        conn.exec_driver_sql("SET SESSION sql_mode = DEFAULT")
+    assert got == dict(enumerate(TRICKY))
 
 
 def test_statements_are_cut_near_a_megabyte_and_lose_no_row(fresh_alerts_db):
