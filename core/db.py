@@ -51,7 +51,15 @@ def url(database: str, reader: bool = False) -> URL:
 
 
 def engine(database: str, reader: bool = False, **kwargs) -> Engine:
-    u = url(database, reader)
+    return _cached(url(database, reader), kwargs)
+
+
+def engine_like(other: Engine, **kwargs) -> Engine:
+    """An engine on ``other``'s database with other options (cached like ``engine``)."""
+    return _cached(other.url, kwargs)
+
+
+def _cached(u, kwargs: dict) -> Engine:
     key = u.render_as_string(hide_password=False) + repr(sorted(kwargs.items()))
     with _lock:
         if key not in _engines:

@@ -172,3 +172,34 @@ def _events(topic):
     import json
 
     return [json.loads(m.value()) for m in read_topic(topic, timeout=30)]
+
+
+def _quirk_files() -> tuple[str, str, int, float]:
+    """(a file whose alert is detection X, a file holding X in its history with another jd, X, X's own jd)."""
+    own, history = {}, {}
+    for path in ZTF_FILES:
+        with open(path, "rb") as fh:
+            for a in fastavro.reader(fh):
+                own[a["candidate"]["candid"]] = (path, a["candidate"]["jd"])
+                for p in a["prv_candidates"] or []:
+                    if p["candid"] is not None:
+                        history.setdefault(p["candid"], []).append((path, p["jd"]))
+    for candid, (path, jd) in sorted(own.items()):
+        for other, other_jd in history.get(candid, []):
+            if other != path and other_jd != jd:
+                return path, other, candid, jd
+    raise AssertionError("the shared alerts no longer hold a detection whose history copy differs")
+
+
+@pytest.mark.parametrize("order", ["history first", "alert first"])
+def test_an_alerts_own_detection_wins_over_a_differing_copy_in_another_history(services, fresh_alerts_db, order):
+    """Real ZTF data: some candids appear in another alert's history with another jd. What is stored must not
+    depend on which alert came first (redelivery and replay would otherwise change the row)."""
+    from alertlab.ingest.runner import ingest_files
+
+    own_file, history_file, candid, jd = _quirk_files()
+    files = [history_file, own_file] if order == "history first" else [own_file, history_file]
+    for path in files:  # separate batches, in this order
+        ingest_files([path])
+    (mjd,), = rows("SELECT mjd FROM detections WHERE detectionId=%s", (candid,))
+    assert mjd == pytest.approx(jd - 2400000.5, abs=1e-9)
