@@ -203,3 +203,21 @@ def test_an_alerts_own_detection_wins_over_a_differing_copy_in_another_history(s
         ingest_files([path])
     (mjd,), = rows("SELECT mjd FROM detections WHERE detectionId=%s", (candid,))
     assert mjd == pytest.approx(jd - 2400000.5, abs=1e-9)
+
+
+def test_an_older_alert_arriving_late_keeps_the_newest_alerts_object_fields(services, fresh_alerts_db):
+    """sgscore1/distpsnr1 come from an object's newest alert; a late or replayed older one must not overwrite them."""
+    from alertlab.ingest.runner import ingest_files
+
+    by_object = {}
+    for path in ZTF_FILES:
+        with open(path, "rb") as fh:
+            a = next(fastavro.reader(fh))
+        by_object.setdefault(a["objectId"], []).append((a["candidate"]["jd"], a["candidate"]["distpsnr1"], path))
+    object_id, alerts = next((o, sorted(v)) for o, v in sorted(by_object.items())
+                             if len(v) > 1 and sorted(v)[0][1] != sorted(v)[-1][1])
+    (_, old_value, old_path), (_, new_value, new_path) = alerts[0], alerts[-1]
+    ingest_files([new_path])
+    ingest_files([old_path])  # late, in a batch of its own
+    assert rows("SELECT distpsnr1 FROM objects WHERE objectId=%s", (object_id,)) == [(pytest.approx(new_value),)]
+    assert new_value != pytest.approx(old_value)
