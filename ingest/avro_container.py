@@ -22,15 +22,15 @@ _HEADER = fastavro.parse_schema(HEADER_SCHEMA)
 _LONG = fastavro.parse_schema("long")
 
 
-def read_records(data: bytes) -> list:
-    """The records of an Avro container file held in ``data``."""
+def read_records(data: bytes, accelerate: bool = True) -> list:
+    """The records of an Avro container file held in ``data`` (``accelerate``: see ``avro_decoder``)."""
     fo = io.BytesIO(data)
     header = fastavro.schemaless_reader(fo, _HEADER, None)
     meta = header["meta"]
     codec = meta.get("avro.codec", b"null").decode()
     if codec not in ("null", "deflate"):
         return list(fastavro.reader(io.BytesIO(data)))
-    decode = decoder(meta["avro.schema"]).read
+    decode = decoder(meta["avro.schema"], accelerate).read
     records = []
     end = len(data)
     while fo.tell() < end:

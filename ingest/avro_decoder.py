@@ -18,21 +18,25 @@ from collections import OrderedDict
 
 import fastavro
 
+try:
+    import cavro
+except ImportError:  # the reference decoder still works, slower
+    cavro = None
+
 _CACHE_SIZE = 64
 
 
 class Decoder:
-    """Reads ``count`` records of one writer schema from a buffer."""
+    """Reads ``count`` records of one writer schema from a buffer (``accelerate=False``: fastavro only, as
+    the bench's baseline)."""
 
-    def __init__(self, schema: dict | str | bytes):
+    def __init__(self, schema: dict | str | bytes, accelerate: bool = True):
         parsed = json.loads(schema) if isinstance(schema, (str, bytes)) else _plain(schema)
         self.fastavro_schema = fastavro.parse_schema(parsed)
-        self._cavro = _cavro_schema(parsed)
+        self._cavro = _cavro_schema(parsed) if accelerate else None
 
     def read(self, buf: bytes, count: int = 1) -> list:
         if self._cavro is not None:
-            import cavro
-
             reader = cavro.MemoryReader(buf)
             return [self._cavro.binary_read(reader) for _ in range(count)]
         fo = io.BytesIO(buf)
@@ -44,9 +48,7 @@ class Decoder:
 
 
 def _cavro_schema(parsed):
-    try:
-        import cavro
-    except ImportError:  # the reference decoder still works
+    if cavro is None:
         return None
     try:
         return cavro.Schema(json.dumps(parsed), options=cavro.DEFAULT_OPTIONS.replace(record_decodes_to_dict=True))
@@ -67,18 +69,19 @@ _decoders: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 
 
-def decoder(schema_text: bytes | str) -> Decoder:
+def decoder(schema_text: bytes | str, accelerate: bool = True) -> Decoder:
     """The cached decoder of a writer schema given as JSON text."""
     if isinstance(schema_text, str):
         schema_text = schema_text.encode()  # one cache entry whether the text came as str or bytes
+    key = (schema_text, accelerate)
     with _lock:
-        found = _decoders.get(schema_text)
+        found = _decoders.get(key)
         if found is not None:
-            _decoders.move_to_end(schema_text)
+            _decoders.move_to_end(key)
             return found
-    made = Decoder(schema_text)
+    made = Decoder(schema_text, accelerate)
     with _lock:
-        _decoders[schema_text] = made
+        _decoders[key] = made
         while len(_decoders) > _CACHE_SIZE:
             _decoders.popitem(last=False)
     return made

@@ -128,12 +128,9 @@ class Pipeline:
                 if a.objectId not in latest or a.mjd > latest[a.objectId].mjd:
                     latest[a.objectId] = a
             rows = [o for o in result.objects if o["objectId"] in latest]
-            # with broad filters there are 100+ matches per alert: the event is built inline (same keys as build)
-            append = events.append
             for m in self.filters.evaluate(rows):
                 a = latest[m.objectId]
-                append({"kind": "filter", "id": m.filter_id, "objectId": m.objectId, "detectionId": a.detectionId,
-                        "mjd": a.mjd, "ingest_time": now, "owner": m.owner})
+                events.append(build("filter", m.filter_id, m.objectId, a.detectionId, a.mjd, now, owner=m.owner))
         return events
 
     def _dead_letters(self, rejects: list[Reject]) -> None:

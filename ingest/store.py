@@ -144,8 +144,8 @@ class Store:
     def _write_objects(self, alerts: list[AlertRows]) -> list[dict]:
         """The touched objects, recomputed under their row locks from every committed detection."""
         with self.engine.begin() as conn:
-            self._lock_objects(conn, alerts)
-            return self._recompute_objects(conn, alerts)
+            stored_extra = self._lock_objects(conn, alerts)
+            return self._recompute_objects(conn, alerts, stored_extra)
 
     def mark_published(self, detection_ids: list[int]) -> None:
         if not detection_ids:
@@ -160,20 +160,23 @@ class Store:
         retrying(mark)
 
     # -- steps ---------------------------------------------------------------------------------------------
-    def _lock_objects(self, conn: Connection, alerts: list[AlertRows]) -> None:
+    def _lock_objects(self, conn: Connection, alerts: list[AlertRows]) -> dict[str, dict]:
         """Serialise concurrent batches touching the same objects: lock their rows (in a fixed order, so two
-        ingest processes cannot deadlock), creating a placeholder row for new objects first."""
+        ingest processes cannot deadlock), creating a placeholder row for new objects first. Returns the
+        stored survey fields (SURVEY_EXTRA) of the objects that exist."""
         first = {}
         for a in sorted(alerts, key=lambda a: a.objectId):
             first.setdefault(a.objectId, a)
         ids = list(first)
-        existing = {r[0] for r in conn.exec_driver_sql(
-            f"SELECT objectId FROM objects WHERE objectId IN ({_in_list(ids)}) ORDER BY objectId FOR UPDATE",
-            tuple(ids))}
+        extra = sorted(SURVEY_EXTRA)
+        existing = {r[0]: dict(zip(extra, r[1:])) for r in conn.exec_driver_sql(
+            f"SELECT objectId, {', '.join(extra)} FROM objects WHERE objectId IN ({_in_list(ids)}) "
+            "ORDER BY objectId FOR UPDATE", tuple(ids))}
         new = [(oid, a.survey, a.ra or 0.0, a.decl or 0.0) for oid, a in first.items() if oid not in existing]
         if new:
             conn.exec_driver_sql("INSERT IGNORE INTO objects (objectId, survey, ra, decl, healpix, ndet) "
                                  "VALUES (%s,%s,%s,%s,0,0)", new)
+        return existing
 
     def _unpublished(self, conn: Connection, alerts: list[AlertRows]) -> list[AlertRows]:
         ids = [a.detectionId for a in alerts]
@@ -210,7 +213,8 @@ class Store:
     def _insert_cutouts(self, alerts: list[AlertRows]) -> int:
         return cutout_store.write(self.engine, [c for a in alerts for c in a.cutouts])
 
-    def _recompute_objects(self, conn: Connection, alerts: list[AlertRows]) -> list[dict]:
+    def _recompute_objects(self, conn: Connection, alerts: list[AlertRows],
+                           stored_extra: dict[str, dict]) -> list[dict]:
         latest: dict[str, AlertRows] = {}
         for a in alerts:
             if a.objectId not in latest or a.mjd > latest[a.objectId].mjd:
@@ -244,11 +248,12 @@ class Store:
             if feats["ra"] is None:
                 feats["ra"], feats["decl"] = a.ra, a.decl
             feats.update(objectId=oid, survey=a.survey, nnondet=int(nnondet.get(oid, 0)))
-            # the object-level fields of its newest alert only: an older alert (a replay, a late redelivery)
-            # leaves them as they are (NULL here keeps the stored value), so batch boundaries do not matter
+            # the survey's object fields come from the object's newest alert: an older alert (a replay, a late
+            # redelivery) keeps the stored ones, so batch boundaries do not matter (filters see the same values)
             newest = a.mjd is not None and (feats["lastmjd"] is None or a.mjd >= feats["lastmjd"])
+            source = a.object_extra if newest else stored_extra.get(oid, {})
             for k in SURVEY_EXTRA:
-                feats[k] = a.object_extra.get(k) if newest else None
+                feats[k] = source.get(k)
             objects.append(feats)
         if not objects:
             return objects
