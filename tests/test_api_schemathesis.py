@@ -49,9 +49,11 @@ def test_schemathesis_finds_no_server_error(hub, people, api_data, artifacts):
 
     pat = people["pat"]  # a power user: a larger request budget
     report = artifacts / "schemathesis"
+    # one worker: with two threads, CPython 3.11's ast (hypothesis describing a strategy) once failed with
+    # "SystemError: AST constructor recursion depth mismatch", a tool crash that is not the API's
     cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", hub.service_url + "api/openapi.json",
            "--url", hub.url.rstrip("/"), "-H", f"Authorization: token {pat.token}",
-           "--checks", "not_a_server_error", "--max-examples", "8", "--max-time", "60", "--workers", "2",
+           "--checks", "not_a_server_error", "--max-examples", "8", "--max-time", "60", "--workers", "1",
            "--phases", "examples,coverage,fuzzing", "--seed", "20261128", "--generation-database", "none",
            "--request-timeout", "40", "--rate-limit", "auto", "--suppress-health-check", "all",
            "--report", "junit", "--report-dir", str(report), "--no-color"]

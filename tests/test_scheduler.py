@@ -303,7 +303,11 @@ def test_matching_alert_runs_the_owners_notebook_as_the_owner_and_notifies(
     wait_for(lambda: len(webhook_sink.posts) >= 2, timeout=20, what="two webhook posts")
     assert all(set(p) == {"text"} for p in webhook_sink.posts)
     assert any(object_id in p["text"] for p in webhook_sink.posts)
-    inbox = schedules.list_notifications(alice.owner)
+    def inbox_with_both():  # the in-app row is written after the e-mail and the webhook (it records how they went)
+        inbox = schedules.list_notifications(alice.owner)
+        return inbox if {n["kind"] for n in inbox} >= {"match", "success"} else None
+
+    inbox = wait_for(inbox_with_both, timeout=20, what="the match and success notifications in the inbox")
     assert {n["kind"] for n in inbox} == {"match", "success"}
     assert all(n["delivery"] == {"email": "sent", "webhook": "sent"} for n in inbox)
 
