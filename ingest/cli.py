@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from alertlab.core.errors import AlertLabError
+
+PROGRESS_EVERY_S = 1.0
 
 
 def add_commands(sub) -> None:
@@ -44,13 +47,16 @@ def run_ingest(args) -> int:
         topics = [t for t in args.kafka.split(",") if t]
         status = console.status(f"ingesting from {', '.join(topics)}...")
         status.start()
+        shown = [0.0]
 
         def progress(totals):
-            status.update(f"ingesting from {', '.join(topics)}: {totals.summary()}")
+            if time.monotonic() - shown[0] >= PROGRESS_EVERY_S:  # the summary sorts the latencies: not per batch
+                shown[0] = time.monotonic()
+                status.update(f"ingesting from {', '.join(topics)}: {totals.summary()}")
 
         ingest = runner.KafkaIngest(topics, args.group, until_idle=args.until_idle, survey=args.survey,
                                     pipeline=None if not args.no_match else runner.build_pipeline(None, args.survey, False),
-                                    progress=progress)
+                                    progress=None if args.quiet else progress)
         try:
             totals = ingest.run()
         finally:

@@ -11,6 +11,7 @@ still commit strictly in order."""
 
 from __future__ import annotations
 
+import collections
 import glob
 import signal
 import statistics
@@ -27,6 +28,7 @@ from alertlab.ingest.pipeline import BatchStats, Pipeline, RawMessage
 
 
 COMMIT_POLL_S = 0.02  # while a batch commits, how often the loop looks whether it is done
+LATENCY_WINDOW = 100_000  # latencies kept for the summary: the latest alerts', so a months-long run stays small
 
 
 def build_pipeline(producer=None, survey: str | None = None, match: bool = True) -> Pipeline:
@@ -53,11 +55,13 @@ def producer_config() -> dict:
 
 @dataclass
 class Totals(BatchStats):
-    """Sums of every batch's statistics, and the produce -> committed latency of each message (seconds)."""
+    """Sums of every batch's statistics, and the produce -> committed latency (seconds) of the latest
+    LATENCY_WINDOW messages (a list of every one grew without bound, and sorting it for each progress
+    update cost more with every batch)."""
 
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
-    latencies: list[float] = field(default_factory=list)
+    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
 
     def add(self, s: BatchStats) -> None:
         self.batches += 1
@@ -70,8 +74,11 @@ class Totals(BatchStats):
     def summary(self) -> str:
         lat = ""
         if self.latencies:
-            q = statistics.quantiles(self.latencies, n=20) if len(self.latencies) > 1 else [self.latencies[0]] * 19
-            lat = f", latency p50 {statistics.median(self.latencies):.2f}s p95 {q[18]:.2f}s"
+            window = sorted(self.latencies)
+            q = statistics.quantiles(window, n=20, method="inclusive") if len(window) > 1 else [window[0]] * 19
+            lat = f", latency p50 {statistics.median(window):.2f}s p95 {q[18]:.2f}s"
+            if len(window) == LATENCY_WINDOW:
+                lat += f" (latest {LATENCY_WINDOW:,} alerts)"
         return (f"{self.alerts} alerts ({self.new_alerts} new) from {self.messages} messages, "
                 f"{self.rejects} rejected, {self.annotations} annotations, {self.events} events, "
                 f"{self.rate():.0f} alerts/s{lat}")
