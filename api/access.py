@@ -156,6 +156,23 @@ def shared_with(user: HubUser, kind: str) -> dict[str, str]:
     return best
 
 
+def shared_with_each(kind: str, groups: dict[str, tuple[str, ...]], names) -> dict[str, set[str]]:
+    """``shared_with``'s rule for many users at once (one query): per user name, the ids of the ``kind``
+    resources shared with them by name, through one of their ``groups[name]``, or with everyone. Links
+    are left out: they belong to whoever holds the secret, not to a user."""
+    with db.engine("app").connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT resource_id, grantee_kind, grantee FROM shares WHERE resource_kind = %s "
+            "AND grantee_kind IN ('user', 'group', 'all') AND (expires IS NULL OR expires > %s)",
+            (kind, _now())).all()
+    out: dict[str, set[str]] = {}
+    for name in names:
+        mine = set(groups.get(name, ()))
+        out[name] = {rid for rid, gkind, grantee in rows
+                     if gkind == "all" or (gkind == "user" and grantee == name) or (gkind == "group" and grantee in mine)}
+    return out
+
+
 def shares(resource: Resource) -> list[Share]:
     """Who the resource is shared with."""
     with db.engine("app").connect() as conn:

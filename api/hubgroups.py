@@ -93,3 +93,29 @@ def current(user) -> tuple[str, ...]:
 def of_name(name: str) -> tuple[str, ...]:
     """The groups of the hub user called ``name`` now (() when unknown or without a hub)."""
     return lookup(name) or ()
+
+
+def of_names(names) -> dict[str, tuple[str, ...]]:
+    """The groups of many hub users now, in one query (the ingest asks this for every filter owner);
+    a name without groups, unknown to the hub, or asked without a hub here is absent."""
+    names = sorted(set(names))
+    if not names or not _hub_configured():
+        return {}
+    try:
+        import sqlalchemy as sa
+        from jupyterhub import orm
+
+        from alertlab.core import db, settings
+
+        query = (sa.select(orm.User.name, orm.Group.name)
+                 .join(orm.user_group_map, orm.user_group_map.c.user_id == orm.User.id)
+                 .join(orm.Group, orm.Group.id == orm.user_group_map.c.group_id)
+                 .where(orm.User.name.in_(names)))
+        found: dict[str, list[str]] = {}
+        with db.engine(settings.get("ALERTLAB_HUB_DB")).connect() as conn:
+            for user, group in conn.execute(query):
+                found.setdefault(user, []).append(group)
+        return {user: tuple(sorted(groups)) for user, groups in found.items()}
+    except Exception as exc:  # noqa: BLE001 - the hub's database is elsewhere: ask its API, name by name
+        log.debug("hub database not readable (%s); asking the hub's API", exc)
+        return {name: groups for name in names if (groups := of_name(name))}

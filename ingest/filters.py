@@ -169,7 +169,7 @@ class FilterEvaluator:
         with self.engine.connect() as conn:
             stored = conn.exec_driver_sql(
                 "SELECT id, owner, where_sql FROM filters WHERE active = 1 ORDER BY id").fetchall()
-            scopes = _owner_scopes(conn)
+            scopes = _owner_scopes(conn, {owner for _, owner, where_sql in stored if _reads_hits(where_sql)})
         checked: dict[tuple, _Checked | RejectedQuery] = {}
         filters, rejected = [], []
         for fid, owner, where_sql in stored:
@@ -355,15 +355,42 @@ def _combined(filters: list[_Filter]) -> str:
 
 
 NO_HITS = {"watchlist_hits": "watchlist_id IN (-1)", "area_hits": "area_id IN (-1)"}
+_HIT_RESOURCES = (("watchlist", "watchlists", "watchlist_hits", "watchlist_id"), ("area", "areas", "area_hits", "area_id"))
 
 
-def _owner_scopes(conn) -> dict[str, dict[str, str]]:
-    """Per filter owner, the hit rows their filter may read: those of their own watchlists and areas
-    (a filter must not reveal whether an object hit somebody else's watchlist)."""
-    scopes: dict[str, dict[str, str]] = {}
-    for table, hits, column in (("watchlists", "watchlist_hits", "watchlist_id"), ("areas", "area_hits", "area_id")):
-        for owner, ids in conn.exec_driver_sql(f"SELECT owner, GROUP_CONCAT(id ORDER BY id) FROM {table} GROUP BY owner"):
-            scopes.setdefault(owner, dict(NO_HITS))[hits] = f"{column} IN ({ids})"
+def _reads_hits(where_sql: str) -> bool:
+    """Whether a filter may read a hit table (a superset: its SQL names one)."""
+    lowered = where_sql.lower()
+    return "watchlist_hits" in lowered or "area_hits" in lowered
+
+
+def _owner_scopes(conn, owners: set[str]) -> dict[str, dict[str, str]]:
+    """Per filter owner, the hit rows their filter may read: those of the watchlists and areas the owner
+    may read (owned, or shared with them by name, through one of their JupyterHub groups, or with
+    everyone: ``alertlab.api.access``'s rule, as for the owner's own SQL through the API). A filter never
+    reveals whether an object hit a watchlist its owner cannot see. A filter runs with its owner's rights
+    as a user, an admin's too (whose SQL through the API sees every hit). When the shares cannot be read,
+    a filter sees its owner's own hits only, and ingest goes on."""
+    if not owners:
+        return {}
+    from alertlab.api import access, hubgroups
+
+    try:
+        groups = hubgroups.of_names(owners)
+        shared = {kind: access.shared_with_each(kind, groups, owners) for kind, *_ in _HIT_RESOURCES}
+    except Exception as exc:  # noqa: BLE001 - the application database is unreachable: fail closed
+        log.warning("filters: shares not readable (%s); filters see their owners' own hits only", exc)
+        shared = {kind: {} for kind, *_ in _HIT_RESOURCES}
+    names = sorted(owners)
+    scopes: dict[str, dict[str, str]] = {owner: dict(NO_HITS) for owner in owners}
+    for kind, table, hits, column in _HIT_RESOURCES:
+        visible = {owner: {int(i) for i in shared[kind].get(owner, ()) if i.isdigit()} for owner in owners}
+        for owner, ident in conn.exec_driver_sql(
+                f"SELECT owner, id FROM {table} WHERE owner IN ({', '.join(['%s'] * len(names))})", tuple(names)):
+            visible[owner].add(int(ident))
+        for owner, ids in visible.items():
+            if ids:
+                scopes[owner][hits] = f"{column} IN ({','.join(str(i) for i in sorted(ids))})"
     return scopes
 
 

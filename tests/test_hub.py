@@ -134,9 +134,14 @@ def test_group_admin_manages_only_their_group(hub, alice, bob):
 
     r = httpx.post(members, json={"users": [bob["name"]]}, headers=as_gail)
     assert r.status_code == 200 and {bob["name"], alice["name"]} <= set(r.json()["users"])
+    from alertlab.api import hubgroups  # what the ingest asks for its filters' owners, all in one query
+
+    assert team in hubgroups.of_names([bob["name"], alice["name"]])[bob["name"]]
     assert httpx.request("DELETE", members, json={"users": [alice["name"]]}, headers=as_bob).status_code == 403
     r = httpx.request("DELETE", members, json={"users": [bob["name"]]}, headers=as_gail)
     assert r.status_code == 200 and bob["name"] not in r.json()["users"]
+    assert team not in hubgroups.of_names([bob["name"]]).get(bob["name"], ())
+    assert team in hubgroups.of_names([alice["name"]])[alice["name"]]
     r = httpx.post(hub.url + f"hub/api/groups/{other}/users", json={"users": [bob["name"]]}, headers=as_gail)
     assert r.status_code in (403, 404)
     assert bob["name"] not in hub.api.ensure_group(other)["users"]
