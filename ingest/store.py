@@ -172,10 +172,10 @@ class Store:
         existing = {r[0]: dict(zip(extra, r[1:])) for r in conn.exec_driver_sql(
             f"SELECT objectId, {', '.join(extra)} FROM objects WHERE objectId IN ({_in_list(ids)}) "
             "ORDER BY objectId FOR UPDATE", tuple(ids))}
-        new = [(oid, a.survey, a.ra or 0.0, a.decl or 0.0) for oid, a in first.items() if oid not in existing]
-        if new:
+        new = [(oid, a.survey, a.ra or 0.0, a.decl or 0.0, 0, 0) for oid, a in first.items() if oid not in existing]
+        if new:  # placeholders only: pymysql then sends one multi-row INSERT, not one statement per object
             conn.exec_driver_sql("INSERT IGNORE INTO objects (objectId, survey, ra, decl, healpix, ndet) "
-                                 "VALUES (%s,%s,%s,%s,0,0)", new)
+                                 "VALUES (%s,%s,%s,%s,%s,%s)", new)
         return existing
 
     def _unpublished(self, conn: Connection, alerts: list[AlertRows]) -> list[AlertRows]:
@@ -237,15 +237,8 @@ class Store:
                 conn.exec_driver_sql("DELETE FROM objects WHERE objectId=%s AND ndet=0", (oid,))
                 continue
             arr = list(zip(*rows))
-            nan = np.nan
-            feats = object_features({
-                "detectionId": np.array(arr[0], dtype=np.int64), "mjd": np.array(arr[1], dtype=float),
-                "band": np.array(arr[2]),
-                "mag": np.array([nan if v is None else v for v in arr[3]], dtype=float),
-                "ra": np.array([nan if v is None else v for v in arr[4]], dtype=float),
-                "decl": np.array([nan if v is None else v for v in arr[5]], dtype=float),
-                "reliability": np.array([nan if v is None else v for v in arr[6]], dtype=float),
-            })
+            feats = object_features({"detectionId": arr[0], "mjd": arr[1], "band": arr[2], "mag": arr[3],
+                                     "ra": arr[4], "decl": arr[5], "reliability": arr[6]})
             a = latest[oid]
             if feats["ra"] is None:
                 feats["ra"], feats["decl"] = a.ra, a.decl

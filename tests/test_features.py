@@ -59,3 +59,42 @@ def test_lsst_flux_to_magnitude():
     assert njy_to_mag(3631e9) == pytest.approx(0.0, abs=1e-3)  # 3631 Jy is AB 0
     assert njy_to_mag(1.0) == pytest.approx(31.4)
     assert njy_to_mag(-5.0) is None and njy_to_mag(0.0) is None and njy_to_mag(None) is None
+
+
+def test_features_equal_numpys_statistics_on_random_light_curves():
+    """The features are plain Python for speed; they must agree with numpy's definitions (sample std with
+    ddof=1, median of an even count the mean of the middle two), with unknown magnitudes and positions
+    (None or NaN) left out, whatever the row order."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        mjd = np.round(rng.uniform(60000, 60030, n), 3)
+        band = rng.choice(list("grib?"), n)
+        mag = rng.uniform(15, 21, n)
+        mag[rng.random(n) < 0.1] = np.nan
+        ra, dec = rng.uniform(0, 360, n), rng.uniform(-90, 90, n)
+        det = {"detectionId": np.arange(n), "mjd": mjd, "band": band, "mag": mag, "ra": ra, "decl": dec,
+               "reliability": rng.random(n)}
+        as_lists = {k: [None if isinstance(x, float) and math.isnan(x) else x for x in v.tolist()]
+                    for k, v in det.items()}
+        perm = rng.permutation(n)
+        shuffled = {k: [v[i] for i in perm] for k, v in as_lists.items()}
+        f = object_features(det)
+        assert object_features(shuffled) == pytest.approx(f, nan_ok=True)
+        order = np.lexsort((det["detectionId"], mjd))
+        for b in "gri":
+            sel = order[(band[order] == b) & ~np.isnan(mag[order])]
+            assert f[f"{b}_ndet"] == len(sel)
+            if len(sel):
+                m = mag[sel]
+                assert f[f"{b}_mean"] == pytest.approx(np.mean(m), rel=1e-12)
+                assert f[f"{b}_median"] == pytest.approx(np.median(m), rel=1e-12)
+                assert f[f"{b}_min"] == np.min(m) and f[f"{b}_max"] == np.max(m) and f[f"{b}_latest"] == m[-1]
+                assert f[f"{b}_std"] == (pytest.approx(np.std(m, ddof=1), rel=1e-9) if len(m) > 1 else None)
+            else:
+                assert f[f"{b}_mean"] is None and f[f"{b}_ema8"] is None
+        known = order[~np.isnan(mag[order])]
+        assert f["latest_mag"] == (mag[known[-1]] if len(known) else None)
+        r, d = np.radians(ra), np.radians(dec)
+        x, y, z = np.mean(np.cos(d) * np.cos(r)), np.mean(np.cos(d) * np.sin(r)), np.mean(np.sin(d))
+        assert f["decl"] == pytest.approx(math.degrees(math.atan2(z, math.hypot(x, y))), abs=1e-9)
