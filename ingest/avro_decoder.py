@@ -69,19 +69,29 @@ _decoders: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 
 
+_last: tuple = (None, None, None)  # (schema text, accelerate, decoder) of the previous call
+
+
 def decoder(schema_text: bytes | str, accelerate: bool = True) -> Decoder:
     """The cached decoder of a writer schema given as JSON text."""
     if isinstance(schema_text, str):
         schema_text = schema_text.encode()  # one cache entry whether the text came as str or bytes
+    global _last
+    last_text, last_accelerate, last_decoder = _last
+    # a stream repeats one schema: comparing ~20 KB of text with the previous one is cheaper than hashing it
+    if accelerate == last_accelerate and schema_text == last_text:
+        return last_decoder
     key = (schema_text, accelerate)
     with _lock:
         found = _decoders.get(key)
         if found is not None:
             _decoders.move_to_end(key)
+            _last = (schema_text, accelerate, found)
             return found
     made = Decoder(schema_text, accelerate)
     with _lock:
         _decoders[key] = made
         while len(_decoders) > _CACHE_SIZE:
             _decoders.popitem(last=False)
+    _last = (schema_text, accelerate, made)
     return made
