@@ -21,6 +21,8 @@ def add_commands(sub) -> None:
     p.add_argument("--survey", choices=["ztf", "lsst"], help="force the survey instead of detecting it")
     p.add_argument("--no-match", action="store_true", help="skip watchlists, areas and filters")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--latency-window", type=int, default=0, metavar="N",
+                   help="the latency shown covers the latest N alerts (default 100,000)")
     p.set_defaults(func=run_ingest)
 
     r = sub.add_parser("replay", help="produce Avro alert files to a Kafka topic (demos, tests, benchmarks)")
@@ -56,7 +58,7 @@ def run_ingest(args) -> int:
 
         ingest = runner.KafkaIngest(topics, args.group, until_idle=args.until_idle, survey=args.survey,
                                     pipeline=None if not args.no_match else runner.build_pipeline(None, args.survey, False),
-                                    progress=None if args.quiet else progress)
+                                    progress=None if args.quiet else progress, latency_window=args.latency_window)
         try:
             totals = ingest.run()
         finally:

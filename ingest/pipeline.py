@@ -55,6 +55,14 @@ class Prepared:
     rejects: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
+    def extend(self, more: "Prepared") -> None:
+        """Add the messages decoded in ``more`` (the Kafka runner decodes messages as they arrive)."""
+        self.alerts += more.alerts
+        self.rejects += more.rejects
+        self.notes += more.notes
+        for name in ("messages", "alerts", "rejects", "annotations", "seconds"):
+            setattr(self.stats, name, getattr(self.stats, name) + getattr(more.stats, name))
+
 
 class Pipeline:
     def __init__(self, engine, producer=None, survey: str | None = None, watchlists=None, areas=None,

@@ -1,13 +1,17 @@
 """The long-running ingest loops: Kafka (a consumer group member) and files.
 
-Kafka: messages accumulate until the batch is full (ALERTLAB_INGEST_BATCH) or
-ALERTLAB_INGEST_FLUSH_MS has passed since its first message; the batch is
-processed (see ``pipeline``) and only then are the offsets committed. When a
-rebalance takes partitions away, the pending batch is processed and committed
-first, so two ingest processes in one group share a topic with nothing lost
-or doubled. Decoding a batch (CPU in this process) overlaps with committing the
-previous one (mostly waiting on MariaDB) in a single commit thread, so batches
-still commit strictly in order."""
+Kafka: messages are decoded as they arrive (``Pipeline.prepare``, CPU in this
+thread) while the previous batch commits in a single commit thread (mostly
+waiting on MariaDB), so batches still commit strictly in order. A batch goes
+to the commit thread when it is full (ALERTLAB_INGEST_BATCH), when its oldest
+message has waited ALERTLAB_INGEST_FLUSH_MS, or as soon as the commit thread
+is free again if its messages came while a batch was committing: under load,
+the batch is what arrived during one commit, already decoded, and it does not
+wait any longer than that (a lone alert on a quiet stream still goes within
+the flush time). Only after a batch is processed (see ``pipeline``) are its
+offsets committed. When a rebalance takes partitions away, the pending batch
+is processed and committed first, so two ingest processes in one group share a
+topic with nothing lost or doubled."""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from alertlab.core import db, settings
 from alertlab.core.errors import AlertLabError
 from alertlab.core.kafka_client import client_config
-from alertlab.ingest.pipeline import BatchStats, Pipeline, RawMessage
+from alertlab.ingest.pipeline import BatchStats, Pipeline, Prepared, RawMessage
 
 
 COMMIT_POLL_S = 0.02  # while a batch commits, how often the loop looks whether it is done
@@ -61,7 +65,12 @@ class Totals(BatchStats):
 
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
-    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
+    window: int = 0  # latencies kept (0: LATENCY_WINDOW)
+    latencies: collections.deque = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.window = self.window or LATENCY_WINDOW
+        self.latencies = collections.deque(maxlen=self.window)
 
     def add(self, s: BatchStats) -> None:
         self.batches += 1
@@ -77,8 +86,8 @@ class Totals(BatchStats):
             window = sorted(self.latencies)
             q = statistics.quantiles(window, n=20, method="inclusive") if len(window) > 1 else [window[0]] * 19
             lat = f", latency p50 {statistics.median(window):.2f}s p95 {q[18]:.2f}s"
-            if len(window) == LATENCY_WINDOW:
-                lat += f" (latest {LATENCY_WINDOW:,} alerts)"
+            if len(window) == self.window:
+                lat += f" (latest {self.window:,} alerts)"
         return (f"{self.alerts} alerts ({self.new_alerts} new) from {self.messages} messages, "
                 f"{self.rejects} rejected, {self.annotations} annotations, {self.events} events, "
                 f"{self.rate():.0f} alerts/s{lat}")
@@ -86,7 +95,7 @@ class Totals(BatchStats):
 
 class KafkaIngest:
     def __init__(self, topics: list[str], group: str, until_idle: float | None = None, survey: str | None = None,
-                 pipeline: Pipeline | None = None, progress=None, on_batch=None):
+                 pipeline: Pipeline | None = None, progress=None, on_batch=None, latency_window: int = 0):
         self.topics = topics
         self.group = group
         self.until_idle = until_idle
@@ -98,20 +107,33 @@ class KafkaIngest:
             self.pipeline.producer = self.producer
         self.progress = progress
         self.on_batch = on_batch
-        self.totals = Totals()
+        self.totals = Totals(window=latency_window)
         self.pending: list[RawMessage] = []
+        self.prepared: Prepared | None = None   # the pending messages, decoded
+        self._came_while_committing = False     # a pending message arrived while a batch committed
         self.stopping = False
         self.consumer: Consumer | None = None
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
         self._inflight = None
 
-    def _flush(self) -> None:
-        """Decode the pending batch here while the previous one commits in the commit thread."""
+    def _add(self, messages: list[RawMessage]) -> None:
+        """Decode newly arrived messages now, while the commit thread works on the previous batch."""
+        prepared = self.pipeline.prepare(messages)
+        self.pending += messages
+        if self.prepared is None:
+            self.prepared = prepared
+        else:
+            self.prepared.extend(prepared)
+        if self._inflight is not None:
+            self._came_while_committing = True
+
+    def _submit(self) -> None:
+        """Hand the pending batch (decoded) to the commit thread, once the batch before it is done."""
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
-        prepared = self.pipeline.prepare(batch)
         self._collect(wait=True)  # batches commit strictly in order
+        batch, prepared = self.pending, self.prepared
+        self.pending, self.prepared, self._came_while_committing = [], None, False
         self._inflight = (self._committer.submit(self.pipeline.commit, prepared), batch)
 
     def _collect(self, wait: bool) -> None:
@@ -135,7 +157,7 @@ class KafkaIngest:
             self.progress(self.totals)
 
     def _on_revoke(self, consumer, partitions) -> None:
-        self._flush()
+        self._submit()
         self._collect(wait=True)
 
     def _on_assign(self, consumer, partitions) -> None:
@@ -166,9 +188,14 @@ class KafkaIngest:
                 if self._inflight is not None:
                     wait = min(wait, COMMIT_POLL_S)  # a finished batch's offsets are committed without delay
                 asked = time.monotonic()
-                msgs = self.consumer.consume(num_messages=self.batch_size - len(self.pending), timeout=min(wait, 0.5))
-                self._collect(wait=False)
+                room = self.batch_size - len(self.pending)
+                if room > 0:
+                    msgs = self.consumer.consume(num_messages=room, timeout=min(wait, 0.5))
+                else:  # a full batch waits for the one committing
+                    msgs = []
+                    self._collect(wait=True)
                 now = time.monotonic()
+                arrived = []
                 for m in msgs:
                     err = m.error()
                     if err is not None:
@@ -177,20 +204,25 @@ class KafkaIngest:
                         if err.fatal():
                             raise KafkaException(err)
                         continue
-                    if not self.pending:
+                    if not self.pending and not arrived:
                         first_pending = asked  # it may have arrived as soon as we asked: the flush clock runs
                     ts_type, ts = m.timestamp()
-                    self.pending.append(RawMessage(m.value() or b"", m.topic(), m.partition(), m.offset(),
-                                                   timestamp_ms=ts if ts_type else None,
-                                                   created=ts / 1000 if ts_type and ts > 0 else time.time()))
+                    arrived.append(RawMessage(m.value() or b"", m.topic(), m.partition(), m.offset(),
+                                              timestamp_ms=ts if ts_type else None,
+                                              created=ts / 1000 if ts_type and ts > 0 else time.time()))
                     last_message = now
-                if self.pending and (len(self.pending) >= self.batch_size or now - first_pending >= self.flush_s):
-                    self._flush()
+                if arrived:
+                    self._add(arrived)  # before collecting: what came during a commit goes as soon as it ends
+                self._collect(wait=False)
+                if self.pending and self._inflight is None and (
+                        len(self.pending) >= self.batch_size or now - first_pending >= self.flush_s
+                        or self._came_while_committing):
+                    self._submit()
                 if self.until_idle is not None and not self.pending and self._inflight is None:
                     since = max(last_message, self.assigned_at or started)
                     if now - since >= self.until_idle and (self.assigned_at or now - started >= 60):
                         break
-            self._flush()
+            self._submit()
             self._collect(wait=True)
         finally:
             self._committer.shutdown(wait=True)

@@ -130,8 +130,9 @@ class Store:
         cutouts = self._pool.submit(self._insert_cutouts, alerts) if alerts else None
         with self.engine.begin() as conn:
             if alerts:
-                result.alerts = self._unpublished(conn, alerts)
-                result.rows += self._insert_rows(conn, alerts)
+                published = self._stored(conn, alerts)
+                result.alerts = [a for a in alerts if published.get(a.detectionId) != 1]
+                result.rows += self._insert_rows(conn, alerts, published)
                 self._match_sky(conn, result)
             if rejects:
                 conn.exec_driver_sql(SQL_REJECT, [
@@ -178,25 +179,23 @@ class Store:
                                  "VALUES (%s,%s,%s,%s,%s,%s)", new)
         return existing
 
-    def _unpublished(self, conn: Connection, alerts: list[AlertRows]) -> list[AlertRows]:
-        ids = [a.detectionId for a in alerts]
-        done = {r[0] for r in conn.exec_driver_sql(
-            f"SELECT detectionId FROM detections WHERE published=1 AND detectionId IN ({_in_list(ids)})",
-            tuple(ids))}
-        return [a for a in alerts if a.detectionId not in done]
+    def _stored(self, conn: Connection, alerts: list[AlertRows]) -> dict[int, int]:
+        """Which of the batch's detections (the alerts' own and their history) are stored: detectionId ->
+        published. One query for both questions: which alerts still need their events, and which history
+        is new."""
+        ids = sorted({d["detectionId"] for a in alerts for d in a.detections})
+        return dict(conn.exec_driver_sql(
+            f"SELECT detectionId, published FROM detections WHERE detectionId IN ({_in_list(ids)})",
+            tuple(ids)).fetchall())
 
-    def _insert_rows(self, conn: Connection, alerts: list[AlertRows]) -> int:
+    def _insert_rows(self, conn: Connection, alerts: list[AlertRows], stored: dict[int, int]) -> int:
         # rows go in key order, so that two processes' batches lock shared rows in the same order
         own = [_det_tuple(a.detections[0]) for a in sorted(alerts, key=lambda a: a.detectionId)]
         history: dict[int, dict] = {}
         for a in alerts:
             for d in a.detections[1:]:
-                history.setdefault(d["detectionId"], d)
-        if history:  # most history is stored already: send only what is new
-            ids = list(history)
-            for (known,) in conn.exec_driver_sql(
-                    f"SELECT detectionId FROM detections WHERE detectionId IN ({_in_list(ids)})", tuple(ids)):
-                history.pop(known, None)
+                if d["detectionId"] not in stored:  # most history is stored already: send only what is new
+                    history.setdefault(d["detectionId"], d)
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}

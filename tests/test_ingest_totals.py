@@ -18,6 +18,7 @@ def test_a_long_run_keeps_only_the_latest_latencies(monkeypatch):
     """A months-long ingest must not grow a list of every alert's latency; the summary says what it covers."""
     monkeypatch.setattr(runner, "LATENCY_WINDOW", 100)
     totals = runner.Totals()
+    assert runner.Totals(window=7).window == 7  # `alertlab ingest --latency-window 7`
     totals.latencies.extend([50.0] * 1000)   # an early backlog...
     totals.latencies.extend([0.5] * 100)     # ...then the latest 100 alerts are fast
     assert len(totals.latencies) == 100
