@@ -45,21 +45,26 @@ def _api_client():
         return _api
 
 
-def _query(name: str):
+def _memberships(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """The groups of each of ``names`` that has any, from the hub's tables in one indexed query."""
     import sqlalchemy as sa
     from jupyterhub import orm
 
-    return (sa.select(orm.Group.name)
-            .join(orm.user_group_map, orm.user_group_map.c.group_id == orm.Group.id)
-            .join(orm.User, orm.User.id == orm.user_group_map.c.user_id)
-            .where(orm.User.name == name))
+    from alertlab.core import db, settings
+
+    query = (sa.select(orm.User.name, orm.Group.name)
+             .join(orm.user_group_map, orm.user_group_map.c.user_id == orm.User.id)
+             .join(orm.Group, orm.Group.id == orm.user_group_map.c.group_id)
+             .where(orm.User.name.in_(names)))
+    found: dict[str, list[str]] = {}
+    with db.engine(settings.get("ALERTLAB_HUB_DB")).connect() as conn:
+        for user, group in conn.execute(query):
+            found.setdefault(user, []).append(group)
+    return {user: tuple(sorted(groups)) for user, groups in found.items()}
 
 
 def _from_database(name: str) -> tuple[str, ...]:
-    from alertlab.core import db, settings
-
-    with db.engine(settings.get("ALERTLAB_HUB_DB")).connect() as conn:
-        return tuple(sorted(conn.execute(_query(name)).scalars()))
+    return _memberships([name]).get(name, ())
 
 
 def _from_api(name: str) -> tuple[str, ...] | None:
@@ -102,20 +107,7 @@ def of_names(names) -> dict[str, tuple[str, ...]]:
     if not names or not _hub_configured():
         return {}
     try:
-        import sqlalchemy as sa
-        from jupyterhub import orm
-
-        from alertlab.core import db, settings
-
-        query = (sa.select(orm.User.name, orm.Group.name)
-                 .join(orm.user_group_map, orm.user_group_map.c.user_id == orm.User.id)
-                 .join(orm.Group, orm.Group.id == orm.user_group_map.c.group_id)
-                 .where(orm.User.name.in_(names)))
-        found: dict[str, list[str]] = {}
-        with db.engine(settings.get("ALERTLAB_HUB_DB")).connect() as conn:
-            for user, group in conn.execute(query):
-                found.setdefault(user, []).append(group)
-        return {user: tuple(sorted(groups)) for user, groups in found.items()}
+        return _memberships(names)
     except Exception as exc:  # noqa: BLE001 - the hub's database is elsewhere: ask its API, name by name
         log.debug("hub database not readable (%s); asking the hub's API", exc)
         return {name: groups for name in names if (groups := of_name(name))}

@@ -239,10 +239,15 @@ def _num(value):
     return value
 
 
-def test_a_filter_sees_only_its_owners_watchlist_and_area_hits(columns, prefix):
-    """A filter may ask 'did it hit a watchlist?', but only of its owner's watchlists and areas."""
-    alice, bob = f"test-{prefix}", f"test-{prefix}-bob"
-    objs = [f"{prefix}_1", f"{prefix}_2"]
+HIT_FILTERS = ["objectId IN (SELECT objectId FROM watchlist_hits)",
+               "EXISTS (SELECT 1 FROM area_hits h WHERE h.objectId = objects.objectId)"]
+
+
+@pytest.fixture
+def alices_hits(prefix):
+    """Alice's watchlist with a hit of object 1 and her area with a hit of object 2: (alice, wl id, area id,
+    objects); everything is removed afterwards, the other test users' filters and the shares included."""
+    alice, objs = f"test-{prefix}", [f"{prefix}_1", f"{prefix}_2"]
     with db.engine("alerts").begin() as conn:
         wl = conn.exec_driver_sql("INSERT INTO watchlists (owner, name) VALUES (%s, 'mine')", (alice,)).lastrowid
         area = conn.exec_driver_sql("INSERT INTO areas (owner, name, moc) VALUES (%s, 'gw', '')", (alice,)).lastrowid
@@ -250,70 +255,55 @@ def test_a_filter_sees_only_its_owners_watchlist_and_area_hits(columns, prefix):
                              "VALUES (%s, 1, %s, 1, 0.5, 60000)", (wl, objs[0]))
         conn.exec_driver_sql("INSERT INTO area_hits (area_id, objectId, detectionId, mjd) VALUES (%s, %s, 2, 60000)",
                              (area, objs[1]))
-    try:
-        wheres = ["objectId IN (SELECT objectId FROM watchlist_hits)",
-                  "EXISTS (SELECT 1 FROM area_hits h WHERE h.objectId = objects.objectId)"]
-        mine = _add_filters(alice, wheres)
-        theirs = _add_filters(bob, wheres)
-        with FilterEvaluator(refresh_seconds=0) as evaluator:
-            got = _pairs(evaluator.evaluate([_row(columns, objectId=o) for o in objs]), mine + theirs)
-        assert got == {(mine[0], objs[0]), (mine[1], objs[1])}  # bob's identical filters see nothing of alice's
-    finally:
-        with db.engine("alerts").begin() as conn:
-            conn.exec_driver_sql("DELETE FROM watchlist_hits WHERE watchlist_id=%s", (wl,))
-            conn.exec_driver_sql("DELETE FROM area_hits WHERE area_id=%s", (area,))
-            conn.exec_driver_sql("DELETE FROM watchlists WHERE id=%s", (wl,))
-            conn.exec_driver_sql("DELETE FROM areas WHERE id=%s", (area,))
-            conn.exec_driver_sql("DELETE FROM filters WHERE owner=%s", (bob,))
+    yield alice, wl, area, objs
+    from alertlab.api import access
+
+    access.forget("watchlist", wl)
+    access.forget("area", area)
+    with db.engine("alerts").begin() as conn:
+        conn.exec_driver_sql("DELETE FROM watchlist_hits WHERE watchlist_id=%s", (wl,))
+        conn.exec_driver_sql("DELETE FROM area_hits WHERE area_id=%s", (area,))
+        conn.exec_driver_sql("DELETE FROM watchlists WHERE id=%s", (wl,))
+        conn.exec_driver_sql("DELETE FROM areas WHERE id=%s", (area,))
+        conn.exec_driver_sql("DELETE FROM filters WHERE owner LIKE %s", (f"{alice}-%",))
 
 
-def test_a_filter_also_sees_the_hits_of_watchlists_and_areas_shared_with_its_owner(columns, prefix, monkeypatch):
+def test_a_filter_sees_only_its_owners_watchlist_and_area_hits(columns, alices_hits):
+    """A filter may ask 'did it hit a watchlist?', but only of its owner's watchlists and areas."""
+    alice, _, _, objs = alices_hits
+    mine = _add_filters(alice, HIT_FILTERS)
+    theirs = _add_filters(f"{alice}-bob", HIT_FILTERS)
+    with FilterEvaluator(refresh_seconds=0) as evaluator:
+        got = _pairs(evaluator.evaluate([_row(columns, objectId=o) for o in objs]), mine + theirs)
+    assert got == {(mine[0], objs[0]), (mine[1], objs[1])}  # bob's identical filters see nothing of alice's
+
+
+def test_a_filter_also_sees_the_hits_of_watchlists_and_areas_shared_with_its_owner(columns, alices_hits,
+                                                                                     monkeypatch):
     """Sharing a watchlist or an area (by name, with a group, with everyone) lets the grantee's filters
     trigger on its hits, as the grantee's own SQL sees them; stopping the share stops that."""
     from alertlab.api import access, hubgroups
 
-    alice, bob, carol, dave = (f"test-{prefix}", f"test-{prefix}-bob", f"test-{prefix}-carol",
-                               f"test-{prefix}-dave")
-    group = f"g-{prefix}"
+    alice, wl, area, objs = alices_hits
+    bob, carol, dave, group = f"{alice}-bob", f"{alice}-carol", f"{alice}-dave", f"g-{alice}"
     monkeypatch.setattr(hubgroups, "of_names", lambda names: {carol: (group,)} if carol in names else {})
-    objs = [f"{prefix}_1", f"{prefix}_2"]
-    with db.engine("alerts").begin() as conn:
-        wl = conn.exec_driver_sql("INSERT INTO watchlists (owner, name) VALUES (%s, 'mine')", (alice,)).lastrowid
-        area = conn.exec_driver_sql("INSERT INTO areas (owner, name, moc) VALUES (%s, 'gw', '')", (alice,)).lastrowid
-        conn.exec_driver_sql("INSERT INTO watchlist_hits (watchlist_id, cone_id, objectId, detectionId, arcsec, mjd) "
-                             "VALUES (%s, 1, %s, 1, 0.5, 60000)", (wl, objs[0]))
-        conn.exec_driver_sql("INSERT INTO area_hits (area_id, objectId, detectionId, mjd) VALUES (%s, %s, 2, 60000)",
-                             (area, objs[1]))
     watchlist, sky_area = access.Resource.of("watchlist", wl, alice), access.Resource.of("area", area, alice)
-    try:
-        wheres = ["objectId IN (SELECT objectId FROM watchlist_hits)",
-                  "EXISTS (SELECT 1 FROM area_hits h WHERE h.objectId = objects.objectId)"]
-        ids = {who: _add_filters(who, wheres) for who in (bob, carol, dave)}
-        batch = [_row(columns, objectId=o) for o in objs]
+    ids = {who: _add_filters(who, HIT_FILTERS) for who in (bob, carol, dave)}
+    batch = [_row(columns, objectId=o) for o in objs]
 
-        def seen():
-            with FilterEvaluator(refresh_seconds=0) as evaluator:
-                got = _pairs(evaluator.evaluate(batch), [i for v in ids.values() for i in v])
-            return {who: {(["watchlist", "area"][v.index(fid)], oid) for fid, oid in got if fid in v}
-                    for who, v in ids.items()}
+    def seen():
+        with FilterEvaluator(refresh_seconds=0) as evaluator:
+            got = _pairs(evaluator.evaluate(batch), [i for v in ids.values() for i in v])
+        return {who: {(["watchlist", "area"][v.index(fid)], oid) for fid, oid in got if fid in v}
+                for who, v in ids.items()}
 
-        assert seen() == {bob: set(), carol: set(), dave: set()}
-        access.grant(watchlist, "user", bob, "viewer", alice)
-        access.grant(watchlist, "group", group, "viewer", alice)
-        access.grant(sky_area, "all", None, "viewer", alice)
-        assert seen() == {bob: {("watchlist", objs[0]), ("area", objs[1])},
-                          carol: {("watchlist", objs[0]), ("area", objs[1])},
-                          dave: {("area", objs[1])}}
-        access.revoke(watchlist, "user", bob)
-        access.revoke(sky_area, "all", None)
-        assert seen() == {bob: set(), carol: {("watchlist", objs[0])}, dave: set()}
-    finally:
-        access.forget("watchlist", wl)
-        access.forget("area", area)
-        with db.engine("alerts").begin() as conn:
-            conn.exec_driver_sql("DELETE FROM watchlist_hits WHERE watchlist_id=%s", (wl,))
-            conn.exec_driver_sql("DELETE FROM area_hits WHERE area_id=%s", (area,))
-            conn.exec_driver_sql("DELETE FROM watchlists WHERE id=%s", (wl,))
-            conn.exec_driver_sql("DELETE FROM areas WHERE id=%s", (area,))
-            for who in (bob, carol, dave):
-                conn.exec_driver_sql("DELETE FROM filters WHERE owner=%s", (who,))
+    assert seen() == {bob: set(), carol: set(), dave: set()}
+    access.grant(watchlist, "user", bob, "viewer", alice)
+    access.grant(watchlist, "group", group, "viewer", alice)
+    access.grant(sky_area, "all", None, "viewer", alice)
+    assert seen() == {bob: {("watchlist", objs[0]), ("area", objs[1])},
+                      carol: {("watchlist", objs[0]), ("area", objs[1])},
+                      dave: {("area", objs[1])}}
+    access.revoke(watchlist, "user", bob)
+    access.revoke(sky_area, "all", None)
+    assert seen() == {bob: set(), carol: {("watchlist", objs[0])}, dave: set()}
