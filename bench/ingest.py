@@ -4,10 +4,10 @@
 Prints, for each configuration, the sustained rate (alerts/s, rows/s) of a
 backlog, the CPU each process kind spends per alert (and so what the cores
 allow at all), the produce -> committed latency (p50/p95) at a paced input rate
-(median of --repeats runs, each after 3 s of warm-up input), and the limits measured in the same run on the same
-messages: bare decoding (cavro, as the ingest decodes, and fastavro), and bare
-multi-row INSERTs of the same rows, as ratios. Its stamps and topics are
-removed at the end.
+(median of --repeats runs, each after 3 s of warm-up input), and the limits
+measured in the same run on the same messages: bare decoding (cavro, as the
+ingest decodes, and fastavro), and bare multi-row INSERTs of the same rows, as
+ratios. Its stamps and topics are removed at the end.
 
 Usage (services from `eval "$(.venv/bin/alertlab services up)"`):
     .venv/bin/python bench/ingest.py [--alerts 20000] [--cones 1000000] [--rate 1000] [--repeats 3]
