@@ -184,9 +184,14 @@ class KafkaIngest:
         first_pending = 0.0
         try:
             while not self.stopping:
-                wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
                 if self._inflight is not None:
-                    wait = min(wait, COMMIT_POLL_S)  # a finished batch's offsets are committed without delay
+                    # nothing can be submitted before this commit ends: look every COMMIT_POLL_S whether it has
+                    # (its offsets are committed without delay), and never spin. A batch whose flush time has
+                    # passed must not make this a busy loop: it would hold the GIL the commit thread needs
+                    # after each of its database round trips, and slow the commit it waits for.
+                    wait = COMMIT_POLL_S
+                else:
+                    wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
                 asked = time.monotonic()
                 room = self.batch_size - len(self.pending)
                 if room > 0:
