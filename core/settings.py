@@ -104,7 +104,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("ALERTLAB_MARIADBD", "mariadbd", "The MariaDB server program to run for the private instance."),
         Setting("ALERTLAB_JAVA", "java", "The Java (17+) program that runs the Kafka broker."),
         Setting("ALERTLAB_MVN", "mvn", "The Maven program that fetches the Kafka jars from Maven Central."),
-        Setting("ALERTLAB_KAFKA_HEAP", "512m", "Maximum Java heap of the private Kafka broker."),
+        Setting("ALERTLAB_KAFKA_HEAP", "1g", "Java heap of the private Kafka broker (as Kafka's own scripts)."),
         Setting("ALERTLAB_SERVICE_TIMEOUT", "120", "Seconds to wait for MariaDB or Kafka to answer after starting.",
                 float),
         Setting("ALERTLAB_SCHEMA_REGISTRY", "",
