@@ -43,13 +43,15 @@ def delete_topics(topics: list[str]) -> None:
 
     from alertlab.core.kafka_client import client_config
 
+    topics = sorted(set(topics))  # a name twice makes the broker refuse the whole request
     if topics:
         admin = AdminClient(client_config())
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
+        for name, future in admin.delete_topics(topics, operation_timeout=30).items():
             try:
                 future.result(60)
-            except KafkaException:
-                pass  # already gone
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # not already gone
+                    console.print(f"bench: topic {name} not deleted: {exc.args[0].str()}")
 
 
 def scratch_db(name: str) -> None:
