@@ -123,8 +123,8 @@ def up() -> dict:
             f"--port={port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
             "--innodb-buffer-pool-size=1G", "--innodb-flush-log-at-trx-commit=2", "--max-connections=500",
-            # ingest writes ~10 MB of redo per 1,000 alerts: a 256 MB log was full within a minute of 1,000
-            # alerts/s, and InnoDB then flushed pages synchronously, stalling the batches for seconds.
+            # ingest writes ~10 MB of redo per 1,000 alerts: with a 256 MB log, paced bench runs reached 203 of
+            # its 217 MB checkpoint limit, where InnoDB flushes pages synchronously and writes wait for it.
             # A 1 GB log and an SSD's I/O capacity let the page cleaner keep up in the background.
             "--innodb-log-file-size=1G", "--innodb-io-capacity=2000", "--innodb-io-capacity-max=4000",
             # cutouts make ingest write-heavy: a bigger log buffer, and no doublewrite for this private instance
