@@ -185,10 +185,8 @@ class KafkaIngest:
         try:
             while not self.stopping:
                 if self._inflight is not None:
-                    # nothing can be submitted before this commit ends: look every COMMIT_POLL_S whether it has
-                    # (its offsets are committed without delay), and never spin. A batch whose flush time has
-                    # passed must not make this a busy loop: it would hold the GIL the commit thread needs
-                    # after each of its database round trips, and slow the commit it waits for.
+                    # nothing can go before this commit ends: look every COMMIT_POLL_S, never spin (a busy loop
+                    # holds the GIL the commit thread needs after each database round trip)
                     wait = COMMIT_POLL_S
                 else:
                     wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
