@@ -4,7 +4,8 @@
 Prints, for each configuration, the sustained rate (alerts/s, rows/s) of a
 backlog, the CPU each process kind spends per alert (and so what the cores
 allow at all), the produce -> committed latency (p50/p95) at a paced input rate
-(median of --repeats runs, each after 3 s of warm-up input), and the limits
+(median of --repeats runs, each after 3 s of warm-up input, on a broker first
+warmed up with paced input until its JIT compilers settle), and the limits
 measured in the same run on the same messages: bare decoding (cavro, as the
 ingest decodes, and fastavro), and bare multi-row INSERTs of the same rows, as
 ratios. Its stamps and topics are removed at the end.
@@ -12,6 +13,7 @@ ratios. Its stamps and topics are removed at the end.
 Usage (services from `eval "$(.venv/bin/alertlab services up)"`):
     .venv/bin/python bench/ingest.py [--alerts 20000] [--cones 1000000] [--rate 1000] [--repeats 3]
                                      [--filters 100,1000] [--filter-set broad|selective] [--processes 1,2]
+                                     [--no-broker-warmup]
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ CORES = os.cpu_count() or 1
 TOPICS: list[str] = []  # created by this run, deleted at its end
 PACE_TICK_S = 0.01  # paced input: messages due within this many seconds go out together
 WARMUP_S = 3.0  # paced input: seconds of it that warm up fresh ingest processes before latency counts
+BROKER_PASS_S = 10.0  # broker warm-up: seconds of paced input per pass
+BROKER_PASSES = 8  # broker warm-up: at most this many passes...
+BROKER_SETTLED = 0.05  # ...until its JIT compilers used less than this share of one core in a pass
 
 
 def delete_topics(topics: list[str]) -> None:
@@ -175,6 +180,75 @@ def cpu_by_kind(ingest_pids: list[int]) -> dict[str, float]:
     return out
 
 
+def _broker_pid() -> int | None:
+    import psutil
+
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if "kafka.Kafka" in " ".join(p.info["cmdline"] or []):
+            return p.info["pid"]
+    return None
+
+
+def broker_jit_seconds() -> float:
+    """CPU seconds the broker's JIT compiler threads (HotSpot's "C1/C2 CompilerThre") have used so far: a freshly
+    started broker spends a tenth of the machine compiling during its first minutes of paced input (0 where
+    /proc does not say)."""
+    pid, total = _broker_pid(), 0.0
+    tasks = Path(f"/proc/{pid}/task")
+    if pid is None or not tasks.is_dir():
+        return 0.0
+    for task in tasks.iterdir():
+        try:
+            if "CompilerThre" in (task / "comm").read_text():
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def warm_broker(messages: list[bytes], rate: float, partitions: int) -> tuple[int, float, float]:
+    """Paced input through the broker (produced, and fetched by two plain consumers as the ingest fetches)
+    until its JIT compilers settle: a broker runs for weeks, and a just-started one costs the machine about
+    twice as much per alert (measured: 30 % of the two cores, 17 % once warm), which would decide the
+    latency of a run by when the broker last started. Returns (passes, JIT CPU seconds in all, in the last)."""
+    from confluent_kafka import Consumer
+
+    from alertlab.core.kafka_client import client_config
+    from alertlab.ingest.runner import FETCH_CONFIG
+
+    n = int(rate * BROKER_PASS_S)
+    batch = (messages * (n // max(len(messages), 1) + 1))[:n]
+    used, last, passes = 0.0, 0.0, 0
+    for passes in range(1, BROKER_PASSES + 1):
+        topic = f"bench-warm-{uuid.uuid4().hex[:6]}"
+        produce(topic, [], partitions=partitions)
+        stop = threading.Event()
+
+        def fetch():
+            consumer = Consumer(client_config(**{**FETCH_CONFIG, "group.id": f"bench-{topic}",
+                                                 "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+            consumer.subscribe([topic])
+            while not stop.is_set():
+                consumer.consume(500, 0.05)
+            consumer.close()
+
+        threads = [threading.Thread(target=fetch) for _ in range(2)]
+        for t in threads:
+            t.start()
+        before = broker_jit_seconds()
+        produce(topic, batch, rate)
+        last = broker_jit_seconds() - before
+        stop.set()
+        for t in threads:
+            t.join()
+        delete_topics([topic])
+        used += last
+        if last < BROKER_SETTLED * BROKER_PASS_S:
+            break
+    return passes, used, last
+
+
 def _group_formed(admin, group: str, processes: int) -> bool:
     """Whether all ``processes`` members of the consumer group hold partitions (a rebalance is over)."""
     from confluent_kafka import ConsumerGroupState
@@ -287,7 +361,8 @@ def paced_latency(messages: list[bytes], rate: float, processes: int = 1, warmup
     """Produce at ``rate`` alerts/s to ``processes`` `alertlab ingest` processes in one consumer group, once the
     group has formed. Returns the produce -> committed latency (p50, p95) each process reports at its end (with
     several processes, the largest of theirs: the p95 of all alerts is at most the largest p95), and the share
-    of the machine's CPU each kind of process used while the input came (this producer included).
+    of the machine's CPU each kind of process used while the input came (this producer included; "Kafka JIT"
+    is the part of the broker's share its JIT compilers used).
 
     The first ``warmup`` messages are the processes' start-up (fresh processes, a fresh topic, a broker and a
     database that have not seen this input): they are produced at the same rate, in the same stream, but the
@@ -316,15 +391,22 @@ def paced_latency(messages: list[bytes], rate: float, processes: int = 1, warmup
     time.sleep(1.0)
     me = psutil.Process()
     before, mine, t0 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
+    jit = broker_jit_seconds()
     produce(topic, messages, rate)
     after, mine_after, t1 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
-    busy = {"producer": mine_after - mine, **{k: after[k] - before[k] for k in after}}
+    jit = broker_jit_seconds() - jit
+    busy = {"producer": mine_after - mine, **{k: after[k] - before[k] for k in after}, "Kafka JIT": jit}
     summaries = [p.communicate()[1] for p in procs]
     found = [re.search(r"latency p50 ([\d.]+)s p95 ([\d.]+)s", s) for s in summaries]
     if any(p.returncode for p in procs) or not all(found):
         raise RuntimeError(" | ".join(summaries))
     return (max(float(m.group(1)) for m in found), max(float(m.group(2)) for m in found),
             {k: v / ((t1 - t0) * CORES) for k, v in busy.items()})
+
+
+def _busy(shares: dict[str, float]) -> float:
+    """The machine's busy share from paced_latency's split ("Kafka JIT" is part of "Kafka")."""
+    return sum(v for k, v in shares.items() if k != "Kafka JIT")
 
 
 def main() -> int:
@@ -337,6 +419,8 @@ def main() -> int:
     ap.add_argument("--processes", default="1,2", help="ingest processes in the consumer group (a line each)")
     ap.add_argument("--filter-set", choices=["broad", "selective"], default="broad",
                     help="broad: each filter matches ~12%% of alerts (many events); selective: bench/filters.py's mix")
+    ap.add_argument("--no-broker-warmup", action="store_true",
+                    help="measure paced latency on the broker as it is (a just-started broker is still compiling)")
     args = ap.parse_args()
     if not os.environ.get("ALERTLAB_KAFKA") or not os.environ.get("ALERTLAB_DB_URL"):
         print('bench: set ALERTLAB_DB_URL and ALERTLAB_KAFKA (eval "$(.venv/bin/alertlab services up)")',
@@ -357,6 +441,7 @@ def main() -> int:
           f"{args.cones:,}-cone watchlist, {CORES} cores")
     decode_rate = statistics.median(bare_decode(messages, "cavro") for _ in range(3))
     fastavro_rate = statistics.median(bare_decode(messages, "fastavro") for _ in range(3))
+    warmed = args.no_broker_warmup
     try:
         for nfilters in [int(x) for x in args.filters.split(",")]:
             single = None
@@ -387,6 +472,12 @@ def main() -> int:
                           f"{total:.2f} ms in all, so {CORES} cores allow at most {1000 * CORES / total:.0f} "
                           f"alerts/s with this work (ingest at {rate / (1000 * CORES / total):.2f}x of that)")
                 runs = []
+                if not warmed:
+                    with console.status("warming the broker up with paced input..."):
+                        passes, jit_all, jit_last = warm_broker(messages, args.rate, 2 * nproc)
+                    warmed = True
+                    print(f"      broker warm-up: {passes} pass(es) of {BROKER_PASS_S:.0f} s of paced input; its JIT "
+                          f"compilers used {jit_all:.1f} s of CPU ({jit_last:.2f} s in the last pass)")
                 for rep in range(args.repeats):
                     with console.status(f"paced input at {args.rate:.0f} alerts/s, {nproc} process(es), "
                                         f"run {rep + 1} of {args.repeats}..."):
@@ -394,12 +485,15 @@ def main() -> int:
                 p50 = statistics.median(r[0] for r in runs)
                 p95 = statistics.median(r[1] for r in runs)
                 busy = {k: statistics.median(r[2][k] for r in runs) for k in runs[0][2]}
-                each = f" (runs: {', '.join(f'{r[1]:.2f}' for r in runs)})" if len(runs) > 1 else ""
+                jit = busy.pop("Kafka JIT")
+                each = (f" (runs: {', '.join(f'{r[1]:.2f} at {100 * _busy(r[2]):.0f}%' for r in runs)} busy)"
+                        if len(runs) > 1 else "")
                 print(f"      input paced at {args.rate:.0f} alerts/s ({WARMUP_S:.0f} s of warm-up, then "
                       f"{len(paced_runs[0]) - warmup} alerts): produce -> committed latency p50 {p50:.2f}s "
                       f"p95 {p95:.2f}s{each}, median of {len(runs)}{' (largest of the processes)' if nproc > 1 else ''};"
-                      f" the {CORES} cores {100 * sum(busy.values()):.0f}% busy meanwhile "
-                      f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in busy.items())})")
+                      f" the {CORES} cores {100 * _busy(busy):.0f}% busy meanwhile "
+                      f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in busy.items())}, of which the broker's JIT "
+                      f"{100 * jit:.0f}%)")
             rate = single
             if nfilters == int(args.filters.split(",")[0]):
                 scratch_db(db_name)

@@ -31,6 +31,10 @@ from alertlab.core.kafka_client import client_config
 from alertlab.ingest.pipeline import BatchStats, Pipeline, Prepared, RawMessage
 
 
+# how the consumer fetches: the broker answers once 1 MB (~13 alerts) is there or after 100 ms, not for every
+# alert (at a paced 1,000 alerts/s a fetch per message cost the broker a fifth of the machine)
+FETCH_CONFIG = {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
+                "fetch.min.bytes": 1_048_576, "fetch.wait.max.ms": 100}
 COMMIT_POLL_S = 0.02  # while a batch commits, how often the loop looks whether it is done
 LATENCY_WINDOW = 100_000  # latencies kept for the summary: the latest alerts', so a months-long run stays small
 
@@ -170,10 +174,7 @@ class KafkaIngest:
         self.consumer = Consumer(client_config(**{
             "group.id": self.group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
-            # the broker answers a fetch once 1 MB (~13 alerts) is there or after 100 ms, not for every alert:
-            # at a paced 1,000 alerts/s a fetch per message cost the broker a fifth of the machine
-            "fetch.min.bytes": 1_048_576, "fetch.wait.max.ms": 100,
+            **FETCH_CONFIG,
             # a killed member's partitions move to the others within ~10 s
             "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
         }))
