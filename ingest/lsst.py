@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from alertlab.ingest.rows import AlertRows, LazyExtra, clean, njy_to_mag
+from alertlab.ingest.rows import AlertRows, History, LazyExtra, clean, njy_to_mag
 
 MAPPED = frozenset({"diaSourceId", "diaObjectId", "midpointMjdTai", "band", "psfFlux", "psfFluxErr", "ra", "dec",
           "reliability"})
@@ -48,9 +48,9 @@ def _detection(src: dict, object_id: str, has_alert: bool) -> dict:
 def to_rows(record: dict) -> AlertRows:
     object_id = object_id_of(record)
     src = record["diaSource"]
-    detections = [_detection(src, object_id, True)]
-    for prv in record.get("prvDiaSources") or []:
-        detections.append(_detection(prv, object_id, False))
+    det = _detection(src, object_id, True)
+    history = [History(int(prv["diaSourceId"]), _detection, prv, object_id)
+               for prv in record.get("prvDiaSources") or []]
     forced = []
     for fs in record.get("prvDiaForcedSources") or []:
         extra = {k: clean(v) for k, v in fs.items() if clean(v) is not None}
@@ -62,6 +62,5 @@ def to_rows(record: dict) -> AlertRows:
         data = record.get("cutout" + kind.capitalize())
         if data:
             cutouts.append({"detectionId": int(src["diaSourceId"]), "kind": kind, "fileName": None, "data": data})
-    det = detections[0]
     return AlertRows(survey="lsst", objectId=object_id, detectionId=det["detectionId"], mjd=det["mjd"],
-                     ra=det["ra"], decl=det["decl"], detections=detections, forced=forced, cutouts=cutouts)
+                     ra=det["ra"], decl=det["decl"], detection=det, history=history, forced=forced, cutouts=cutouts)

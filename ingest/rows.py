@@ -22,11 +22,28 @@ class AlertRows:
     mjd: float
     ra: float
     decl: float
-    detections: list[dict]        # the alert's detection first, then history
+    detection: dict               # the alert's own detection
+    history: list["History"] = field(default_factory=list)   # earlier detections the alert repeats
     nondetections: list[dict] = field(default_factory=list)
     forced: list[dict] = field(default_factory=list)
     cutouts: list[dict] = field(default_factory=list)
     object_extra: dict = field(default_factory=dict)   # survey columns of `objects` (sgscore1, ...)
+
+
+class History:
+    """An earlier detection an alert repeats, known by its id; its row is built only if it is not stored
+    yet. Most of an alert's history is stored already (each alert repeats 30 days of it), and building
+    ~10 detection rows per alert for nothing cost about a tenth of the ingest's CPU."""
+
+    __slots__ = ("detectionId", "_build", "_src", "_object_id")
+
+    def __init__(self, detection_id: int, build, src: dict, object_id: str):
+        self.detectionId = detection_id
+        self._build, self._src, self._object_id = build, src, object_id
+
+    def row(self) -> dict:
+        """The detection's row, as the survey module makes it (``has_alert`` 0: it came as history)."""
+        return self._build(self._src, self._object_id, False)
 
 
 def mag_to_njy(mag: float) -> float:
@@ -41,13 +58,17 @@ def njy_to_mag(flux: float | None) -> float | None:
 
 
 def clean(value):
-    """None for the NaN/inf and sentinel values surveys use for 'unknown'."""
+    """None for the NaN/inf and sentinel values surveys use for 'unknown'. (Called ~90 times per alert: exact
+    type tests, and v - v, which is NaN only for NaN and the infinities, keep it cheap.)"""
     if value is None:
         return None
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, (int, float)) and value in (-999.0, -99999.0):
-        return None
+    kind = type(value)
+    if kind is float or (kind is not int and kind is not bool and isinstance(value, float)):
+        return None if (value - value != 0.0 or value == -999.0 or value == -99999.0) else value
+    if kind is int:
+        return None if (value == -999 or value == -99999) else value
+    if kind is not bool and isinstance(value, int):  # another int type
+        return None if value in (-999, -99999) else value
     return value
 
 

@@ -32,7 +32,7 @@ from alertlab.core import db
 from alertlab.ingest import cutouts as cutout_store
 from alertlab.ingest import sql_values
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
-from alertlab.ingest.rows import AlertRows, extra_json
+from alertlab.ingest.rows import AlertRows, History, extra_json
 
 DET_COLS = ["detectionId", "objectId", "survey", "mjd", "band", "mag", "magerr", "flux", "fluxerr", "ra", "decl",
             "isdiffpos", "reliability", "has_alert", "extra"]
@@ -183,19 +183,19 @@ class Store:
         """Which of the batch's detections (the alerts' own and their history) are stored: detectionId ->
         published. One query for both questions: which alerts still need their events, and which history
         is new."""
-        ids = sorted({d["detectionId"] for a in alerts for d in a.detections})
+        ids = sorted({a.detectionId for a in alerts} | {h.detectionId for a in alerts for h in a.history})
         return dict(conn.exec_driver_sql(
             f"SELECT detectionId, published FROM detections WHERE detectionId IN ({_in_list(ids)})",
             tuple(ids)).fetchall())
 
     def _insert_rows(self, conn: Connection, alerts: list[AlertRows], stored: dict[int, int]) -> int:
         # rows go in key order, so that two processes' batches lock shared rows in the same order
-        own = [_det_tuple(a.detections[0]) for a in sorted(alerts, key=lambda a: a.detectionId)]
-        history: dict[int, dict] = {}
+        own = [_det_tuple(a.detection) for a in sorted(alerts, key=lambda a: a.detectionId)]
+        history: dict[int, History] = {}
         for a in alerts:
-            for d in a.detections[1:]:
-                if d["detectionId"] not in stored:  # most history is stored already: send only what is new
-                    history.setdefault(d["detectionId"], d)
+            for h in a.history:
+                if h.detectionId not in stored:  # most history is stored already: send (and build) only what is new
+                    history.setdefault(h.detectionId, h)
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
@@ -204,7 +204,7 @@ class Store:
         nondet, forced = dict(sorted(nondet.items())), dict(sorted(forced.items()))
         sql_values.insert(conn, ALERT_DET[0], own, ALERT_DET[1])
         if history:
-            sql_values.insert(conn, HIST_DET[0], [_det_tuple(history[i]) for i in sorted(history)])
+            sql_values.insert(conn, HIST_DET[0], [_det_tuple(history[i].row()) for i in sorted(history)])
         if nondet:
             sql_values.insert(conn, NONDET[0], [(*k, v) for k, v in nondet.items()])
         if forced:

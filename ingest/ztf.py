@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from alertlab.ingest.rows import AlertRows, LazyExtra, clean, mag_to_njy
+from alertlab.ingest.rows import AlertRows, History, LazyExtra, clean, mag_to_njy
 
 FID_BAND = {1: "g", 2: "r", 3: "i"}
 JD_MJD = 2400000.5
@@ -65,15 +65,15 @@ def _forced(fp: dict, object_id: str) -> dict | None:
 def to_rows(record: dict) -> AlertRows:
     object_id = str(record["objectId"])
     cand = record["candidate"]
-    detections = [_detection(cand, object_id, True)]
-    nondetections = []
+    det = _detection(cand, object_id, True)
+    history, nondetections = [], []
     for prv in record.get("prv_candidates") or []:
         if prv.get("candid") is None:
             if prv.get("diffmaglim") is not None:
                 nondetections.append({"objectId": object_id, "mjd": float(prv["jd"]) - JD_MJD,
                                       "band": FID_BAND.get(prv["fid"], "?"), "diffmaglim": clean(prv["diffmaglim"])})
         elif prv.get("magpsf") is not None:
-            detections.append(_detection(prv, object_id, False))
+            history.append(History(int(prv["candid"]), _detection, prv, object_id))
     forced = [f for f in (_forced(fp, object_id) for fp in record.get("fp_hists") or []) if f]
     cutouts = []
     for kind in ("science", "template", "difference"):
@@ -81,10 +81,9 @@ def to_rows(record: dict) -> AlertRows:
         if c and c.get("stampData"):
             cutouts.append({"detectionId": int(cand["candid"]), "kind": kind, "fileName": c.get("fileName"),
                             "data": c["stampData"]})
-    det = detections[0]
     return AlertRows(
         survey="ztf", objectId=object_id, detectionId=det["detectionId"], mjd=det["mjd"],
-        ra=det["ra"], decl=det["decl"], detections=detections, nondetections=nondetections,
+        ra=det["ra"], decl=det["decl"], detection=det, history=history, nondetections=nondetections,
         forced=forced, cutouts=cutouts,
         object_extra={k: clean(cand.get(k)) for k in OBJECT_EXTRA},
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alertlab.ingest.features import ema, mean_position, object_features
-from alertlab.ingest.rows import njy_to_mag
+from alertlab.ingest.rows import clean, njy_to_mag
 
 
 def _det(rows):
@@ -59,6 +59,18 @@ def test_lsst_flux_to_magnitude():
     assert njy_to_mag(3631e9) == pytest.approx(0.0, abs=1e-3)  # 3631 Jy is AB 0
     assert njy_to_mag(1.0) == pytest.approx(31.4)
     assert njy_to_mag(-5.0) is None and njy_to_mag(0.0) is None and njy_to_mag(None) is None
+
+
+@pytest.mark.parametrize("unknown", [None, math.nan, math.inf, -math.inf, -999.0, -99999.0, -999, -99999,
+                                     np.float64("nan"), np.float64(-999.0)])
+def test_values_surveys_write_for_unknown_are_stored_as_null(unknown):
+    assert clean(unknown) is None
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 17.3, -999.5, 1e308, -998, True, False, "t", np.float64(20.1),
+                                   np.int32(5)])
+def test_real_values_are_kept_as_they_are(value):
+    assert clean(value) is value
 
 
 def test_features_equal_numpys_statistics_on_random_light_curves():
