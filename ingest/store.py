@@ -184,9 +184,12 @@ class Store:
         published. One query for both questions: which alerts still need their events, and which history
         is new."""
         ids = sorted({a.detectionId for a in alerts} | {h.detectionId for a in alerts for h in a.history})
-        return dict(conn.exec_driver_sql(
-            f"SELECT detectionId, published FROM detections WHERE detectionId IN ({_in_list(ids)})",
-            tuple(ids)).fetchall())
+        # one JSON array, not a row per stored detection (~10 per alert): pymysql's parsing of those rows cost
+        # 0.05 ms of CPU per alert, the array 0.02 (ids are integers, exact in JSON)
+        found = conn.exec_driver_sql(
+            "SELECT JSON_ARRAYAGG(JSON_ARRAY(detectionId, published)) FROM detections "
+            f"WHERE detectionId IN ({_in_list(ids)})", tuple(ids)).scalar()
+        return dict(orjson.loads(found)) if found else {}
 
     def _insert_rows(self, conn: Connection, alerts: list[AlertRows], stored: dict[int, int]) -> int:
         # rows go in key order, so that two processes' batches lock shared rows in the same order
