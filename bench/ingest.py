@@ -107,8 +107,11 @@ def produce(topic: str, messages: list[bytes], rate: float | None = None, partit
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-        if len(admin.list_topics(topic, timeout=10).topics[topic].partitions) != partitions:
-            raise RuntimeError(f"topic {topic} exists with another number of partitions than {partitions}")
+        deadline = time.monotonic() + 10  # a just-created topic's metadata can show its partitions late
+        while len(admin.list_topics(topic, timeout=10).topics[topic].partitions) != partitions:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} exists with another number of partitions than {partitions}")
+            time.sleep(0.1)
     TOPICS.append(topic)
     producer = Producer(producer_config())
     start = time.monotonic()
