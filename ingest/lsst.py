@@ -45,12 +45,19 @@ def _detection(src: dict, object_id: str, has_alert: bool) -> dict:
     }
 
 
+def _history(prv: dict, object_id: str) -> History:
+    """A history detection, its row built later only if it is new; checked now for what would make
+    ``_detection`` fail (a missing time), so that a bad entry rejects the alert while it is decoded,
+    never the batch at commit."""
+    float(prv["midpointMjdTai"])
+    return History(int(prv["diaSourceId"]), _detection, prv, object_id)
+
+
 def to_rows(record: dict) -> AlertRows:
     object_id = object_id_of(record)
     src = record["diaSource"]
     det = _detection(src, object_id, True)
-    history = [History(int(prv["diaSourceId"]), _detection, prv, object_id)
-               for prv in record.get("prvDiaSources") or []]
+    history = [_history(prv, object_id) for prv in record.get("prvDiaSources") or []]
     forced = []
     for fs in record.get("prvDiaForcedSources") or []:
         extra = {k: clean(v) for k, v in fs.items() if clean(v) is not None}

@@ -49,6 +49,18 @@ def _detection(c: dict, object_id: str, has_alert: bool) -> dict:
     }
 
 
+def _history(prv: dict, object_id: str) -> History:
+    """A history detection, its row built later only if it is new; checked now for what would make
+    ``_detection`` fail (a missing jd or fid, a magnitude whose flux overflows), so that a bad entry still
+    rejects the whole alert while it is decoded, never the batch at commit."""
+    float(prv["jd"])
+    FID_BAND.get(prv["fid"])
+    mag = clean(prv["magpsf"])
+    if mag is not None:
+        mag_to_njy(mag)
+    return History(int(prv["candid"]), _detection, prv, object_id)
+
+
 def _forced(fp: dict, object_id: str) -> dict | None:
     flux = clean(fp.get("forcediffimflux"))
     err = clean(fp.get("forcediffimfluxunc"))
@@ -73,7 +85,7 @@ def to_rows(record: dict) -> AlertRows:
                 nondetections.append({"objectId": object_id, "mjd": float(prv["jd"]) - JD_MJD,
                                       "band": FID_BAND.get(prv["fid"], "?"), "diffmaglim": clean(prv["diffmaglim"])})
         elif prv.get("magpsf") is not None:
-            history.append(History(int(prv["candid"]), _detection, prv, object_id))
+            history.append(_history(prv, object_id))
     forced = [f for f in (_forced(fp, object_id) for fp in record.get("fp_hists") or []) if f]
     cutouts = []
     for kind in ("science", "template", "difference"):
