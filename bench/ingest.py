@@ -19,6 +19,7 @@ Usage (services from `eval "$(.venv/bin/alertlab services up)"`):
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -41,6 +42,7 @@ WARMUP_S = 3.0  # paced input: seconds of it that warm up fresh ingest processes
 BROKER_PASS_S = 10.0  # broker warm-up: seconds of paced input per pass
 BROKER_PASSES = 8  # broker warm-up: at most this many passes...
 BROKER_SETTLED = 0.05  # ...until its JIT compilers used less than this share of one core in a pass
+BROKER_PASSES_UNMEASURED = 4  # where the broker's JIT cannot be measured (no /proc): this many passes
 
 
 def delete_topics(topics: list[str]) -> None:
@@ -192,14 +194,14 @@ def _broker_pid() -> int | None:
     return None
 
 
-def broker_jit_seconds() -> float:
+def broker_jit_seconds() -> float | None:
     """CPU seconds the broker's JIT compiler threads (HotSpot's "C1/C2 CompilerThre") have used so far: a freshly
-    started broker spends a tenth of the machine compiling during its first minutes of paced input (0 where
-    /proc does not say)."""
+    started broker spends a tenth of the machine compiling during its first minutes of paced input. None where
+    it cannot be told (no broker process here, or no /proc)."""
     pid, total = _broker_pid(), 0.0
     tasks = Path(f"/proc/{pid}/task")
     if pid is None or not tasks.is_dir():
-        return 0.0
+        return None
     for task in tasks.iterdir():
         try:
             if "CompilerThre" in (task / "comm").read_text():
@@ -210,11 +212,12 @@ def broker_jit_seconds() -> float:
     return total
 
 
-def warm_broker(messages: list[bytes], rate: float, partitions: int) -> tuple[int, float, float]:
+def warm_broker(messages: list[bytes], rate: float, partitions: int) -> tuple[int, float | None, float | None]:
     """Paced input through the broker (produced, and fetched by two plain consumers as the ingest fetches)
     until its JIT compilers settle: a broker runs for weeks, and a just-started one costs the machine about
     twice as much per alert (measured: 30 % of the two cores, 17 % once warm), which would decide the
-    latency of a run by when the broker last started. Returns (passes, JIT CPU seconds in all, in the last)."""
+    latency of a run by when the broker last started. Returns (passes, JIT CPU seconds in all, in the last);
+    where the JIT cannot be measured, BROKER_PASSES_UNMEASURED passes and (passes, None, None)."""
     from confluent_kafka import Consumer
 
     from alertlab.core.kafka_client import client_config
@@ -222,8 +225,9 @@ def warm_broker(messages: list[bytes], rate: float, partitions: int) -> tuple[in
 
     n = int(rate * BROKER_PASS_S)
     batch = (messages * (n // max(len(messages), 1) + 1))[:n]
+    measured = broker_jit_seconds() is not None
     used, last, passes = 0.0, 0.0, 0
-    for passes in range(1, BROKER_PASSES + 1):
+    for passes in range(1, (BROKER_PASSES if measured else BROKER_PASSES_UNMEASURED) + 1):
         topic = f"bench-warm-{uuid.uuid4().hex[:6]}"
         produce(topic, [], partitions=partitions)
         stop = threading.Event()
@@ -239,16 +243,24 @@ def warm_broker(messages: list[bytes], rate: float, partitions: int) -> tuple[in
         threads = [threading.Thread(target=fetch) for _ in range(2)]
         for t in threads:
             t.start()
-        before = broker_jit_seconds()
-        produce(topic, batch, rate)
-        last = broker_jit_seconds() - before
-        stop.set()
-        for t in threads:
-            t.join()
-        delete_topics([topic])
+        try:
+            before = broker_jit_seconds()
+            produce(topic, batch, rate)
+            after = broker_jit_seconds()
+        finally:  # a failed pass must not leave the fetching threads running (the bench would never exit)
+            stop.set()
+            for t in threads:
+                t.join()
+            delete_topics([topic])
+        if not measured or before is None or after is None:
+            measured = False
+            continue
+        last = after - before
         used += last
         if last < BROKER_SETTLED * BROKER_PASS_S:
             break
+    if not measured:
+        return passes, None, None
     return passes, used, last
 
 
@@ -397,10 +409,11 @@ def paced_latency(messages: list[bytes], rate: float, processes: int = 1, warmup
     time.sleep(1.0)
     me = psutil.Process()
     before, mine, t0 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
-    jit = broker_jit_seconds()
+    jit_before = broker_jit_seconds()
     produce(topic, messages, rate)
     after, mine_after, t1 = cpu_by_kind([p.pid for p in procs]), sum(me.cpu_times()[:2]), time.monotonic()
-    jit = broker_jit_seconds() - jit
+    jit_after = broker_jit_seconds()
+    jit = math.nan if jit_before is None or jit_after is None else jit_after - jit_before
     busy = {"producer": mine_after - mine, **{k: after[k] - before[k] for k in after}, "Kafka JIT": jit}
     summaries = [p.communicate()[1] for p in procs]
     found = [re.search(r"latency p50 ([\d.]+)s p95 ([\d.]+)s", s) for s in summaries]
@@ -482,8 +495,9 @@ def main() -> int:
                     with console.status("warming the broker up with paced input..."):
                         passes, jit_all, jit_last = warm_broker(messages, args.rate, 2 * nproc)
                     warmed = True
-                    print(f"      broker warm-up: {passes} pass(es) of {BROKER_PASS_S:.0f} s of paced input; its JIT "
-                          f"compilers used {jit_all:.1f} s of CPU ({jit_last:.2f} s in the last pass)")
+                    jit_note = ("its JIT could not be measured here" if jit_all is None else
+                                f"its JIT compilers used {jit_all:.1f} s of CPU ({jit_last:.2f} s in the last pass)")
+                    print(f"      broker warm-up: {passes} pass(es) of {BROKER_PASS_S:.0f} s of paced input; {jit_note}")
                 for rep in range(args.repeats):
                     with console.status(f"paced input at {args.rate:.0f} alerts/s, {nproc} process(es), "
                                         f"run {rep + 1} of {args.repeats}..."):
@@ -499,7 +513,7 @@ def main() -> int:
                       f"p95 {p95:.2f}s{each}, median of {len(runs)}{' (largest of the processes)' if nproc > 1 else ''};"
                       f" the {CORES} cores {100 * _busy(busy):.0f}% busy meanwhile "
                       f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in busy.items())}, of which the broker's JIT "
-                      f"{100 * jit:.0f}%)")
+                      f"{'n/a' if math.isnan(jit) else f'{100 * jit:.0f}%'})")
             rate = single
             if nfilters == int(args.filters.split(",")[0]):
                 scratch_db(db_name)
