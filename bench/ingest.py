@@ -176,7 +176,7 @@ def cpu_by_kind(ingest_pids: list[int]) -> dict[str, float]:
         try:
             cmd = " ".join(p.info["cmdline"] or [])
             key = ("ingest" if p.info["pid"] in ingest_pids else "MariaDB" if p.info["name"] == "mariadbd"
-                   else "Kafka" if "kafka.Kafka" in cmd else None)
+                   else "Kafka" if _is_broker(cmd) else None)
             if key:
                 t = p.cpu_times()
                 out[key] += t.user + t.system
@@ -185,11 +185,15 @@ def cpu_by_kind(ingest_pids: list[int]) -> dict[str, float]:
     return out
 
 
+def _is_broker(cmdline: str) -> bool:
+    return "kafka.Kafka" in cmdline
+
+
 def _broker_pid() -> int | None:
     import psutil
 
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if "kafka.Kafka" in " ".join(p.info["cmdline"] or []):
+        if _is_broker(" ".join(p.info["cmdline"] or [])):
             return p.info["pid"]
     return None
 

@@ -63,7 +63,7 @@ def clean(value):
     if value is None:
         return None
     kind = type(value)
-    if kind is float or (kind is not int and kind is not bool and isinstance(value, float)):
+    if kind is float or (kind is not int and isinstance(value, float)):
         return None if (value - value != 0.0 or value == -999.0 or value == -99999.0) else value
     if kind is int:
         return None if (value == -999 or value == -99999) else value
