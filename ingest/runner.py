@@ -16,6 +16,7 @@ topic with nothing lost or doubled."""
 from __future__ import annotations
 
 import collections
+import gc
 import glob
 import signal
 import statistics
@@ -37,6 +38,7 @@ FETCH_CONFIG = {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_4
                 "fetch.min.bytes": 1_048_576, "fetch.wait.max.ms": 100}
 COMMIT_POLL_S = 0.02  # while a batch commits, how often the loop looks whether it is done
 LATENCY_WINDOW = 100_000  # latencies kept for the summary: the latest alerts', so a months-long run stays small
+GC_GEN0_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700); see settle_heap
 
 
 def build_pipeline(producer=None, survey: str | None = None, match: bool = True) -> Pipeline:
@@ -54,6 +56,20 @@ def build_pipeline(producer=None, survey: str | None = None, match: bool = True)
         areas.refresh(force=True)
         filters.refresh()  # 1,000 distinct filters take ~2 s to check: before the first batch, not in it
     return Pipeline(engine, producer, survey=survey, watchlists=watchlists, areas=areas, filters=filters)
+
+
+def settle_heap() -> None:
+    """Keep Python's garbage collector off what an ingest process holds for good, once it is built.
+
+    A started ingest holds ~170,000 objects (its imports, the cone index, the filters), and a full collection
+    walked them all: 90 ms here, about a dozen times in 15 s of paced input, stalling every thread of the
+    process; with the young collections, 1.0-1.8 s of each process's 15 s went to the collector. Frozen, they
+    are never walked again (``gc.freeze``), and young collections run every 20,000 allocations instead of 700:
+    a batch's decoded alerts are freed by reference counting, not by the collector. Measured in paced bench
+    runs: 0.3-0.4 s instead of 1.0-1.8 s per process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def producer_config() -> dict:
@@ -179,6 +195,7 @@ class KafkaIngest:
             "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
         }))
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        settle_heap()
         previous = signal.signal(signal.SIGTERM, self.stop) if _main_thread() else None
         started = last_message = time.monotonic()
         self.assigned_at = None
@@ -258,6 +275,7 @@ def ingest_files(paths: list[str], survey: str | None = None, pipeline: Pipeline
     With Kafka configured, match events and dead letters are published as for a stream."""
     producer = Producer(producer_config()) if _kafka_configured() else None
     pipeline = pipeline or build_pipeline(producer, survey, match=match)
+    settle_heap()
     totals = Totals()
     batch: list[RawMessage] = []
     size = settings.get("ALERTLAB_INGEST_BATCH")

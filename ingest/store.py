@@ -32,7 +32,7 @@ from alertlab.core import db
 from alertlab.ingest import cutouts as cutout_store
 from alertlab.ingest import sql_values
 from alertlab.ingest.features import BANDS, EMA_TAUS, object_features, sky_columns
-from alertlab.ingest.rows import AlertRows, History, extra_json
+from alertlab.ingest.rows import AlertRows, extra_json
 
 DET_COLS = ["detectionId", "objectId", "survey", "mjd", "band", "mag", "magerr", "flux", "fluxerr", "ra", "decl",
             "isdiffpos", "reliability", "has_alert", "extra"]
@@ -45,15 +45,17 @@ SURVEY_EXTRA = {"sgscore1", "distpsnr1", "ssdistnr"}
 
 
 # (head, tail) of the batch INSERTs, whose rows are written as literals by ``sql_values``
-# An alert's own detection is the authority on its measurements: a copy of the same detectionId in another
-# alert's history may differ (42 of the 4,488 candids in the shared ZTF alerts have two jd), and which arrived
-# first must not decide what is stored.
-ALERT_DET = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES",
-             "ON DUPLICATE KEY UPDATE has_alert=1, extra=VALUES(extra), "
-             + "".join(f"{c}=VALUES({c}), " for c in ("mjd", "band", "mag", "magerr", "flux", "fluxerr", "ra", "decl",
-                                                      "isdiffpos"))
-             + "reliability=COALESCE(VALUES(reliability), reliability)")
-HIST_DET = (f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES", "")
+# An alert's own detection (has_alert=1) is the authority on its measurements: a copy of the same detectionId in
+# another alert's history may differ (42 of the 4,488 candids in the shared ZTF alerts have two jd), and which
+# arrived first must not decide what is stored. A history copy (has_alert=0) of a stored row changes nothing.
+# Own and history rows go in one statement, in key order: as two statements, two ingest processes each held
+# locks on their own rows while waiting for the other's as history, and deadlocked (about 4 times a paced run).
+_OWN = "VALUES(has_alert)=1"
+DETECTIONS = (f"INSERT INTO detections ({','.join(DET_COLS)}) VALUES",
+              f"ON DUPLICATE KEY UPDATE has_alert=IF({_OWN}, 1, has_alert), extra=IF({_OWN}, VALUES(extra), extra), "
+              + "".join(f"{c}=IF({_OWN}, VALUES({c}), {c}), " for c in ("mjd", "band", "mag", "magerr", "flux",
+                                                                        "fluxerr", "ra", "decl", "isdiffpos"))
+              + f"reliability=IF({_OWN}, COALESCE(VALUES(reliability), reliability), reliability)")
 NONDET = ("INSERT IGNORE INTO nondetections (objectId, mjd, band, diffmaglim) VALUES", "")
 FORCED = ("INSERT IGNORE INTO forced_photometry (objectId, mjd, band, flux, fluxerr, extra) VALUES", "")
 _updates = ["updated=IF(ndet<=>VALUES(ndet) AND lastmjd<=>VALUES(lastmjd), updated, CURRENT_TIMESTAMP(6))"]
@@ -192,27 +194,26 @@ class Store:
         return dict(orjson.loads(found)) if found else {}
 
     def _insert_rows(self, conn: Connection, alerts: list[AlertRows], stored: dict[int, int]) -> int:
-        # rows go in key order, so that two processes' batches lock shared rows in the same order
-        own = [_det_tuple(a.detection) for a in sorted(alerts, key=lambda a: a.detectionId)]
-        history: dict[int, History] = {}
+        # one statement in key order (see DETECTIONS): own detections, and history not stored yet (most is: each
+        # alert repeats 30 days of it), built only now; an id both own and history in this batch is the alert's
+        rows = {a.detectionId: a.detection for a in alerts}
         for a in alerts:
             for h in a.history:
-                if h.detectionId not in stored:  # most history is stored already: send (and build) only what is new
-                    history.setdefault(h.detectionId, h)
+                if h.detectionId not in stored and h.detectionId not in rows:
+                    rows[h.detectionId] = h
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
         _drop_stored(conn, "nondetections", nondet)
         _drop_stored(conn, "forced_photometry", forced)
         nondet, forced = dict(sorted(nondet.items())), dict(sorted(forced.items()))
-        sql_values.insert(conn, ALERT_DET[0], own, ALERT_DET[1])
-        if history:
-            sql_values.insert(conn, HIST_DET[0], [_det_tuple(history[i].row()) for i in sorted(history)])
+        sql_values.insert(conn, DETECTIONS[0], [_det_tuple(r if type(r) is dict else r.row())
+                                                for _, r in sorted(rows.items())], DETECTIONS[1])
         if nondet:
             sql_values.insert(conn, NONDET[0], [(*k, v) for k, v in nondet.items()])
         if forced:
             sql_values.insert(conn, FORCED[0], [(*k, *v) for k, v in forced.items()])
-        return len(own) + len(history) + len(nondet) + len(forced)
+        return len(rows) + len(nondet) + len(forced)
 
     def _insert_cutouts(self, alerts: list[AlertRows]) -> int:
         return cutout_store.write(self.engine, [c for a in alerts for c in a.cutouts])
