@@ -353,7 +353,7 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
     from alertlab.core import db
     from alertlab.ingest.decode import decode, to_rows
     from alertlab.ingest import sql_values
-    from alertlab.ingest.store import DETECTIONS, _det_tuple
+    from alertlab.ingest.store import DET_COLS, _det_tuple
 
     alerts = [to_rows(a) for m in messages for a in decode(m)]
     eng = db.engine("alerts")
@@ -369,7 +369,7 @@ def bare_insert(messages: list[bytes]) -> tuple[float, int]:
         for i, (chunk, detections) in enumerate(zip(chunks, unique)):
             dets = [_det_tuple(d) for d in detections]
             with eng.begin() as conn:
-                sql_values.insert(conn, DETECTIONS[0], dets)  # an empty table: no duplicates
+                sql_values.insert(conn, f"INSERT IGNORE INTO detections ({','.join(DET_COLS)}) VALUES", dets)
             with open(f"{tmp}/{i}.pack", "wb") as fh:
                 for a in chunk:
                     for c in a.cutouts:
