@@ -66,7 +66,7 @@ def settle_heap() -> None:
     process; with the young collections, 1.0-1.8 s of each process's 15 s went to the collector. Frozen, they
     are never walked again (``gc.freeze``), and young collections run every 20,000 allocations instead of 700:
     a batch's decoded alerts are freed by reference counting, not by the collector. Measured in paced bench
-    runs: 0.3-0.4 s instead of 1.0-1.8 s per process."""
+    runs: 0.2-0.4 s instead of 1.0-1.8 s per process."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])

@@ -200,15 +200,14 @@ class Store:
         for a in alerts:
             for h in a.history:
                 if h.detectionId not in stored and h.detectionId not in rows:
-                    rows[h.detectionId] = h
+                    rows[h.detectionId] = h.row()
         nondet = {(n["objectId"], n["mjd"], n["band"]): n["diffmaglim"] for a in alerts for n in a.nondetections}
         forced = {(f["objectId"], f["mjd"], f["band"]): (f["flux"], f["fluxerr"], f["extra"])
                   for a in alerts for f in a.forced}
         _drop_stored(conn, "nondetections", nondet)
         _drop_stored(conn, "forced_photometry", forced)
         nondet, forced = dict(sorted(nondet.items())), dict(sorted(forced.items()))
-        sql_values.insert(conn, DETECTIONS[0], [_det_tuple(r if type(r) is dict else r.row())
-                                                for _, r in sorted(rows.items())], DETECTIONS[1])
+        sql_values.insert(conn, DETECTIONS[0], [_det_tuple(r) for _, r in sorted(rows.items())], DETECTIONS[1])
         if nondet:
             sql_values.insert(conn, NONDET[0], [(*k, v) for k, v in nondet.items()])
         if forced:
