@@ -1,8 +1,9 @@
 """Writes one batch of alerts to the alert database in one transaction.
 
 Idempotent by construction: detections, non-detections, forced photometry,
-cutouts and hits are keyed and inserted with INSERT IGNORE (an alert's own
-detection upgrades a history row of the same id); object rows are recomputed
+cutouts and hits are keyed and inserted once (INSERT IGNORE; detections in one
+key-ordered INSERT ... ON DUPLICATE KEY UPDATE where only an alert's own
+detection changes a stored row, see DETECTIONS); object rows are recomputed
 from *all* stored detections of the touched objects, so a redelivery or a replay
 changes nothing and arrival order does not matter.
 
