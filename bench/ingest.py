@@ -4,7 +4,7 @@
 Prints, for each configuration, the sustained rate (alerts/s, rows/s) of a
 backlog, the CPU each process kind spends per alert (and so what the cores
 allow at all), the produce -> committed latency (p50/p95) at a paced input rate
-(median of --repeats runs, each after 3 s of warm-up input, on a broker first
+(median of --repeats runs, each after 10 s of warm-up input, on a broker first
 warmed up with paced input until its JIT compilers settle), and the limits
 measured in the same run on the same messages: bare decoding (cavro, as the
 ingest decodes, and fastavro), and bare multi-row INSERTs of the same rows, as
@@ -38,7 +38,11 @@ console = Console(stderr=True)
 CORES = os.cpu_count() or 1
 TOPICS: list[str] = []  # created by this run, deleted at its end
 PACE_TICK_S = 0.01  # paced input: messages due within this many seconds go out together
-WARMUP_S = 3.0  # paced input: seconds of it that warm up fresh ingest processes before latency counts
+# paced input: seconds of it that warm up fresh ingest processes before latency counts. Fresh processes start
+# about a second behind (the first fetch, the first batches of a fresh stream, where every object is new) and
+# at 1,000 alerts/s took up to ~10 s to catch up: with 3 s, the catch-up was inside the measured window
+WARMUP_S = 10.0
+PACED_S = 15.0  # paced input: seconds of it measured after the warm-up
 BROKER_PASS_S = 10.0  # broker warm-up: seconds of paced input per pass
 BROKER_PASSES = 8  # broker warm-up: at most this many passes...
 BROKER_SETTLED = 0.05  # ...until its JIT compilers used less than this share of one core in a pass
@@ -455,10 +459,11 @@ def main() -> int:
     os.environ["ALERTLAB_CUTOUT_DIR"] = cutout_dir
     messages = make_messages(args.alerts, seed=1)
     # each paced run needs alerts the database has not seen (a replay costs far less than new alerts); its first
-    # WARMUP_S seconds are the ingest processes' start-up, not counted in the latency
+    # WARMUP_S seconds are the ingest processes' start-up, not counted in the latency. A run's alerts are made just
+    # before it, not all at the start: three runs' worth (~6 GB) left the machine's page cache short, and the
+    # kernel's reclaiming during the runs cost the processes measured (a fifth of the two cores in system time)
     warmup = int(args.rate * WARMUP_S)
-    paced_runs = [make_messages(warmup + min(args.alerts, int(args.rate * 15)), seed=100 + rep)
-                  for rep in range(args.repeats)]
+    paced_alerts = warmup + min(args.alerts, int(args.rate * PACED_S))
     mb = sum(map(len, messages)) / len(messages) / 1024
     print(f"ingest benchmark: {len(messages)} synthetic ZTF alerts ({mb:.0f} KiB each with cutouts), "
           f"{args.cones:,}-cone watchlist, {CORES} cores")
@@ -505,7 +510,9 @@ def main() -> int:
                 for rep in range(args.repeats):
                     with console.status(f"paced input at {args.rate:.0f} alerts/s, {nproc} process(es), "
                                         f"run {rep + 1} of {args.repeats}..."):
-                        runs.append(paced_latency(paced_runs[rep], args.rate, nproc, warmup))
+                        paced = make_messages(paced_alerts, seed=100 + rep)
+                        runs.append(paced_latency(paced, args.rate, nproc, warmup))
+                        del paced
                 p50 = statistics.median(r[0] for r in runs)
                 p95 = statistics.median(r[1] for r in runs)
                 busy = {k: statistics.median(r[2][k] for r in runs) for k in runs[0][2]}
@@ -513,7 +520,7 @@ def main() -> int:
                 each = (f" (runs: {', '.join(f'{r[1]:.2f} at {100 * _busy(r[2]):.0f}%' for r in runs)} busy)"
                         if len(runs) > 1 else "")
                 print(f"      input paced at {args.rate:.0f} alerts/s ({WARMUP_S:.0f} s of warm-up, then "
-                      f"{len(paced_runs[0]) - warmup} alerts): produce -> committed latency p50 {p50:.2f}s "
+                      f"{paced_alerts - warmup} alerts): produce -> committed latency p50 {p50:.2f}s "
                       f"p95 {p95:.2f}s{each}, median of {len(runs)}{' (largest of the processes)' if nproc > 1 else ''};"
                       f" the {CORES} cores {100 * _busy(busy):.0f}% busy meanwhile "
                       f"({', '.join(f'{k} {100 * v:.0f}%' for k, v in busy.items())}, of which the broker's JIT "

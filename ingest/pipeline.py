@@ -75,6 +75,13 @@ class Pipeline:
         self.annotation_topic = settings.get("ALERTLAB_ANNOTATIONS_TOPIC")
         self.matches_topic = settings.get("ALERTLAB_MATCHES_TOPIC")
 
+    def warm(self) -> None:
+        """Connect now what a batch uses (the store's connections, the filters' batch table), so that a freshly
+        started ingest does not begin a second behind the stream."""
+        self.store.warm()
+        if self.filters is not None:
+            self.filters.warm()
+
     def process(self, messages: list[RawMessage]) -> BatchStats:
         return self.commit(self.prepare(messages))
 

@@ -54,8 +54,9 @@ def build_pipeline(producer=None, survey: str | None = None, match: bool = True)
                                        FilterEvaluator(engine))
         watchlists.refresh(force=True)  # load the cone index now, not while the first batch waits
         areas.refresh(force=True)
-        filters.refresh()  # 1,000 distinct filters take ~2 s to check: before the first batch, not in it
-    return Pipeline(engine, producer, survey=survey, watchlists=watchlists, areas=areas, filters=filters)
+    pipeline = Pipeline(engine, producer, survey=survey, watchlists=watchlists, areas=areas, filters=filters)
+    pipeline.warm()  # e.g. 1,000 distinct filters take ~2 s to check: before the first batch, not in it
+    return pipeline
 
 
 def settle_heap() -> None:

@@ -147,6 +147,22 @@ def test_edited_and_new_filters_are_picked_up(columns, prefix):
         assert slow.evaluate([]) == []
 
 
+def test_warm_opens_the_session_the_first_batch_then_uses(columns, prefix):
+    """The ingest warms its evaluator before it consumes: opening the session and its batch table in the
+    first batch cost that batch ~0.15 s while the stream waited."""
+    owner = f"test-{prefix}"
+    batch = [_row(columns, objectId=f"{prefix}_{i}", ndet=i) for i in range(3)]
+    [fid] = _add_filters(owner, ["ndet = 2"])
+    with FilterEvaluator(refresh_seconds=3600) as evaluator:
+        evaluator.warm()
+        session = evaluator._conn.thread_id()
+        with db.engine("alerts").connect() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s",
+                                        (session,)).scalar() == 1
+        assert _pairs(evaluator.evaluate(batch), [fid]) == {(fid, f"{prefix}_2")}
+        assert evaluator._conn.thread_id() == session
+
+
 def test_a_lost_connection_is_reopened_and_blames_no_filter(columns, prefix, caplog):
     owner = f"test-{prefix}"
     batch = [_row(columns, objectId=f"{prefix}_{i}", ndet=i) for i in range(5)]
