@@ -460,8 +460,8 @@ def main() -> int:
     messages = make_messages(args.alerts, seed=1)
     # each paced run needs alerts the database has not seen (a replay costs far less than new alerts); its first
     # WARMUP_S seconds are the ingest processes' start-up, not counted in the latency. A run's alerts are made just
-    # before it, not all at the start: three runs' worth (~6 GB) left the machine's page cache short, and the
-    # kernel's reclaiming during the runs cost the processes measured (a fifth of the two cores in system time)
+    # before it, not all at the start: three runs' worth is ~6 GB, and a harness holding 9 GB of them left the
+    # page cache short, so that the kernel reclaimed memory during the runs, in the processes being measured
     warmup = int(args.rate * WARMUP_S)
     paced_alerts = warmup + min(args.alerts, int(args.rate * PACED_S))
     mb = sum(map(len, messages)) / len(messages) / 1024

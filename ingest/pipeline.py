@@ -76,8 +76,9 @@ class Pipeline:
         self.matches_topic = settings.get("ALERTLAB_MATCHES_TOPIC")
 
     def warm(self) -> None:
-        """Connect now what a batch uses (the store's connections, the filters' batch table), so that a freshly
-        started ingest does not begin a second behind the stream."""
+        """Open now what a batch uses (the store's connections, the filters' session and batch table), so that
+        the first batch does not wait for them: a fresh ingest already starts behind the stream (its first fetch,
+        and a fresh stream's heaviest batches), and at full rate it catches up slowly."""
         self.store.warm()
         if self.filters is not None:
             self.filters.warm()

@@ -111,9 +111,8 @@ class Store:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutouts")
 
     def warm(self) -> None:
-        """Open now the two connections a batch uses at once (the commit thread's and the cutout thread's):
-        left to the first batch, connecting and the engine's first-connect queries took ~0.3 s of it, and a
-        freshly started ingest began behind a stream it then took seconds to catch up with."""
+        """Open now the two connections a batch uses at once (the commit thread's and the cutout thread's),
+        not while the first batch waits: its cutout step took 0.29 s for 26 alerts, 0.06-0.09 s once warmed."""
         with self.engine.connect(), self.engine.connect():
             pass
 
