@@ -112,7 +112,8 @@ class Store:
 
     def warm(self) -> None:
         """Open now the two connections a batch uses at once (the commit thread's and the cutout thread's),
-        not while the first batch waits: its cutout step took 0.29 s for 26 alerts; warmed, 0.06-0.13 s for 78 to 332."""
+        not while the first batch waits: its cutout step took 0.29 s for 26 alerts; warmed, 0.06-0.13 s for
+        78 to 332."""
         with self.engine.connect(), self.engine.connect():
             pass
 
