@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 import pymysql
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from alertlab.core import db
 from alertlab.ingest import cutouts as cutout_store
@@ -71,6 +71,12 @@ SQL_REJECT = ("INSERT IGNORE INTO ingest_rejects (reason, topic, kafka_partition
               " VALUES (%s,%s,%s,%s,%s,%s,%s)")
 
 
+# MariaDB error codes ``retrying`` runs a transaction again after: a deadlock or lock wait timeout between two
+# ingest processes; the client's "server has gone away", "lost connection" and "commands out of sync"
+_LOCK_CONFLICT = {1213, 1205}
+_CONNECTION_LOST = {2006, 2013, 2014, 2055}
+
+
 @dataclass
 class Reject:
     reason: str
@@ -104,8 +110,13 @@ class Store:
         # Set once per pooled connection (an engine of its own), not per transaction: an execution option
         # would cost two more statements in each of a batch's transactions.
         # group_concat_max_len bounds JSON_ARRAYAGG: an object's whole light curve must fit (1 MB by default)
+        # No ping before each checkout and no ROLLBACK after each checkin (SQLAlchemy's defaults here): a batch
+        # runs four transactions on this engine, and those were eight more round trips, each waking MariaDB and
+        # waiting for the GIL again. Every transaction here ends in COMMIT or ROLLBACK itself, and one whose
+        # connection the server closed (a restart, wait_timeout, KILL) is run again on a new one (``retrying``).
         self.engine = db.engine_like(engine, isolation_level="READ COMMITTED",
-                                     connect_args={"init_command": "SET SESSION group_concat_max_len = 1073741824"})
+                                     connect_args={"init_command": "SET SESSION group_concat_max_len = 1073741824"},
+                                     pool_pre_ping=False, pool_reset_on_return=None)
         self.watchlists = watchlists
         self.areas = areas
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutouts")
@@ -124,10 +135,10 @@ class Store:
         for a in alerts:
             unique[a.detectionId] = a  # the last copy wins, as when processed one by one
         alerts = list(unique.values())
-        result = retrying(lambda: self._write_rows(alerts, rejects))
+        result = retrying(lambda: self._write_rows(alerts, rejects), self.engine)
         if alerts:
             # of two batches touching one object, the one that locks it second sees both batches' detections
-            result.objects = retrying(lambda: self._write_objects(alerts))
+            result.objects = retrying(lambda: self._write_objects(alerts), self.engine)
             result.rows += len(result.objects)
         result.seconds = time.monotonic() - started
         return result
@@ -168,7 +179,7 @@ class Store:
                 conn.exec_driver_sql(f"UPDATE detections SET published=1 WHERE detectionId IN ({_in_list(ids)})",
                                      ids)
 
-        retrying(mark)
+        retrying(mark, self.engine)
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _lock_objects(self, conn: Connection, alerts: list[AlertRows]) -> dict[str, dict]:
@@ -297,17 +308,23 @@ class Store:
         result.rows += len(result.watchlist_hits) + len(result.area_hits)
 
 
-def retrying(transaction):
+def retrying(transaction, engine: Engine | None = None):
     """Run ``transaction`` (a function doing one whole transaction) again after a deadlock or lock wait
-    timeout with a concurrent ingest process."""
+    timeout with a concurrent ingest process, or after losing its connection. A lost connection means the
+    others in ``engine``'s pool are likely gone too (a server restart): they are closed, and the retry opens a
+    new one. Running a transaction again is safe: every write of a batch is keyed (see the module docstring)."""
     for attempt in range(8):
         try:
             return transaction()
-        except (OperationalError, pymysql.err.OperationalError) as exc:  # sql_values runs pymysql directly
-            orig = getattr(exc, "orig", exc)
-            code = orig.args[0] if orig is not None and orig.args else None
-            if code not in (1213, 1205) or attempt == 7:
+        except (DBAPIError, pymysql.err.MySQLError) as exc:  # sql_values runs pymysql directly
+            orig = getattr(exc, "orig", None) or exc
+            code = orig.args[0] if orig.args else None
+            lost = (getattr(exc, "connection_invalidated", False) or code in _CONNECTION_LOST
+                    or isinstance(orig, pymysql.err.InterfaceError))
+            if not (lost or code in _LOCK_CONFLICT) or attempt == 7:
                 raise
+            if lost and engine is not None:
+                engine.dispose()
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
 

@@ -309,3 +309,33 @@ def test_two_writers_whose_alerts_are_each_others_history_do_not_deadlock(servic
         assert errors == []
     assert deadlocks() == before
     assert scalar("SELECT COUNT(*) FROM detections WHERE has_alert = 1") == len(own)
+
+
+def test_a_batch_on_connections_the_server_closed_is_written_on_new_ones(services, fresh_alerts_db):
+    """The store does not ping its pooled connections before each transaction (two round trips a transaction,
+    four transactions a batch). A connection the server closed meanwhile (a restart, wait_timeout, KILL) fails
+    the batch's first statement: the transaction runs again on a new connection, and nothing is lost."""
+    from alertlab.core import db
+    from alertlab.ingest.decode import decode, to_rows
+    from alertlab.ingest.store import Store
+
+    alerts = []
+    for path in ZTF_FILES[:60]:
+        with open(path, "rb") as fh:
+            alerts += [to_rows(a) for a in decode(fh.read())]
+    store = Store(db.engine("alerts"))
+    store.write(alerts[:30])
+    # the two connections the first batch left in the store's pool (the commit's and the cutouts'), closed
+    # by the server
+    with store.engine.connect() as first, store.engine.connect() as second:
+        pooled = {c.exec_driver_sql("SELECT CONNECTION_ID()").scalar() for c in (first, second)}
+    with db.engine("alerts").connect() as admin:
+        for connection_id in pooled:
+            admin.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
+    result = store.write(alerts[30:])
+    store.mark_published([a.detectionId for a in result.alerts])
+    own = {a.detectionId for a in alerts}
+    assert scalar("SELECT COUNT(*) FROM detections WHERE has_alert = 1") == len(own)
+    assert scalar("SELECT COUNT(*) FROM detections WHERE published = 1") == len(result.alerts) > 0
+    assert scalar("SELECT COUNT(DISTINCT detectionId) FROM cutouts") == len(own)
+    assert scalar("SELECT COUNT(*) FROM objects") == len({a.objectId for a in alerts})
