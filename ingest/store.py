@@ -110,10 +110,10 @@ class Store:
         # Set once per pooled connection (an engine of its own), not per transaction: an execution option
         # would cost two more statements in each of a batch's transactions.
         # group_concat_max_len bounds JSON_ARRAYAGG: an object's whole light curve must fit (1 MB by default)
-        # No ping before each checkout and no ROLLBACK after each checkin (SQLAlchemy's defaults here): a batch
-        # runs four transactions on this engine, and those were eight more round trips, each waking MariaDB and
-        # waiting for the GIL again. Every transaction here ends in COMMIT or ROLLBACK itself, and one whose
-        # connection the server closed (a restart, wait_timeout, KILL) is run again on a new one (``retrying``).
+        # pool_pre_ping, pool_reset_on_return: no ping before each checkout, no ROLLBACK after each checkin (the
+        # defaults). A batch runs four transactions here, so they were eight more round trips, each waking MariaDB
+        # and then waiting for the GIL again. Every transaction here ends in its own COMMIT or ROLLBACK, and one
+        # whose connection the server closed (a restart, wait_timeout, KILL) runs again on a new one (``retrying``).
         self.engine = db.engine_like(engine, isolation_level="READ COMMITTED",
                                      connect_args={"init_command": "SET SESSION group_concat_max_len = 1073741824"},
                                      pool_pre_ping=False, pool_reset_on_return=None)
