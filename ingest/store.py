@@ -29,6 +29,7 @@ import pymysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from alertlab.api.readonly import unavailable
 from alertlab.core import db
 from alertlab.ingest import cutouts as cutout_store
 from alertlab.ingest import sql_values
@@ -71,10 +72,7 @@ SQL_REJECT = ("INSERT IGNORE INTO ingest_rejects (reason, topic, kafka_partition
               " VALUES (%s,%s,%s,%s,%s,%s,%s)")
 
 
-# MariaDB error codes ``retrying`` runs a transaction again after: a deadlock or lock wait timeout between two
-# ingest processes; the client's "server has gone away", "lost connection" and "commands out of sync"
-_LOCK_CONFLICT = {1213, 1205}
-_CONNECTION_LOST = {2006, 2013, 2014, 2055}
+_LOCK_CONFLICT = {1213, 1205}  # a deadlock or lock wait timeout between two ingest processes
 
 
 @dataclass
@@ -309,21 +307,20 @@ class Store:
 
 
 def retrying(transaction, engine: Engine | None = None):
-    """Run ``transaction`` (a function doing one whole transaction) again after a deadlock or lock wait
-    timeout with a concurrent ingest process, or after losing its connection. A lost connection means the
-    others in ``engine``'s pool are likely gone too (a server restart): they are closed, and the retry opens a
-    new one. Running a transaction again is safe: every write of a batch is keyed (see the module docstring)."""
+    """Run ``transaction`` (a function doing one whole transaction) again after an error of the server or the
+    connection, not of its SQL (``unavailable``): a deadlock or lock wait timeout with a concurrent ingest
+    process, or a lost connection. A lost connection means the others in ``engine``'s pool are likely gone too
+    (a server restart): they are closed, and the retry opens a new one. Running a transaction again is safe:
+    every write of a batch is keyed (see the module docstring)."""
     for attempt in range(8):
         try:
             return transaction()
         except (DBAPIError, pymysql.err.MySQLError) as exc:  # sql_values runs pymysql directly
             orig = getattr(exc, "orig", None) or exc
-            code = orig.args[0] if orig.args else None
-            lost = (getattr(exc, "connection_invalidated", False) or code in _CONNECTION_LOST
-                    or isinstance(orig, pymysql.err.InterfaceError))
-            if not (lost or code in _LOCK_CONFLICT) or attempt == 7:
+            code = orig.args[0] if orig.args and isinstance(orig.args[0], int) else None
+            if code is None or not unavailable(code) or attempt == 7:  # a fault of the batch's SQL: no retry
                 raise
-            if lost and engine is not None:
+            if code not in _LOCK_CONFLICT and engine is not None:
                 engine.dispose()
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
