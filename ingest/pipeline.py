@@ -2,14 +2,16 @@
 
 Order matters for "loses and doubles nothing":
 1. decode every message; unreadable ones become rejects (never stop the stream);
-2. one database transaction: alert rows, recomputed objects, watchlist/area hits,
-   annotations and reject rows; commit;
-3. evaluate user filters on the objects the batch's new alerts touched;
+2. ``write``: the database transactions of ``store`` (alert rows, watchlist/area
+   hits and reject rows; then the recomputed objects), and annotations;
+3. ``publish``: evaluate user filters on the objects the batch's new alerts touched;
 4. publish match events and dead letters to Kafka and wait for delivery;
 5. mark the alerts published.
-The caller commits Kafka offsets only after ``process`` returns, so a crash
+The caller commits Kafka offsets only after ``publish`` returns, so a crash
 anywhere replays the batch: the database ignores what it has, and only events
-not yet marked published go out again."""
+not yet marked published go out again. The Kafka runner writes the next batch
+(step 2) while steps 3 to 5 of this one run: a redelivered alert in the very
+next batch may then emit its events twice (delivery is at least once)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from alertlab.core import settings
 from alertlab.ingest import annotations as annotations_mod
 from alertlab.ingest import events as events_mod
 from alertlab.ingest.decode import DecodeError, decode, to_rows
-from alertlab.ingest.store import Reject, Store, retrying
+from alertlab.ingest.store import BatchResult, Reject, Store, retrying
 
 
 @dataclass
@@ -62,6 +64,15 @@ class Prepared:
         self.notes += more.notes
         for name in ("messages", "alerts", "rejects", "annotations", "seconds"):
             setattr(self.stats, name, getattr(self.stats, name) + getattr(more.stats, name))
+
+
+@dataclass
+class Stored:
+    """A batch whose rows are committed and whose events are not published yet."""
+    stats: BatchStats
+    result: BatchResult
+    notes: list
+    rejects: list
 
 
 class Pipeline:
@@ -106,9 +117,14 @@ class Pipeline:
 
     def commit(self, prepared: "Prepared") -> BatchStats:
         """Store, match, publish, mark published: steps 2 to 5 of the module docstring."""
+        return self.publish(self.write(prepared))
+
+    def write(self, prepared: "Prepared") -> "Stored":
+        """Step 2: the batch's rows, objects and annotations, committed. The Kafka runner writes the next batch
+        while this one's events are published (``publish``, in a thread of its own)."""
         started = time.monotonic()
-        stats, notes, rejects = prepared.stats, prepared.notes, prepared.rejects
-        result = self.store.write(prepared.alerts, rejects)
+        stats, notes = prepared.stats, prepared.notes
+        result = self.store.write(prepared.alerts, prepared.rejects)
         if notes:
             def store_notes():
                 with self.engine.begin() as conn:
@@ -116,12 +132,19 @@ class Pipeline:
 
             retrying(store_notes)
         stats.new_alerts, stats.rows = len(result.alerts), result.rows + len(notes)
+        stats.seconds += time.monotonic() - started
+        return Stored(stats, result, notes, prepared.rejects)
 
-        events = self._events(result, notes)
+    def publish(self, stored: "Stored") -> BatchStats:
+        """Steps 3 to 5 for a stored batch: filters, match events and dead letters delivered, alerts marked
+        published. Only then may the batch's Kafka offsets be committed."""
+        started = time.monotonic()
+        stats, result = stored.stats, stored.result
+        events = self._events(result, stored.notes)
         stats.filter_matches = sum(1 for e in events if e["kind"] == "filter")
         if self.producer is not None:
             events_mod.EventPublisher(self.producer, self.matches_topic).publish(events)
-            self._dead_letters(rejects)
+            self._dead_letters(stored.rejects)
             undelivered = self.producer.flush(30)
             if undelivered:
                 raise RuntimeError(f"{undelivered} events not delivered to Kafka; the batch will be retried")

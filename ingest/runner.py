@@ -1,17 +1,21 @@
 """The long-running ingest loops: Kafka (a consumer group member) and files.
 
 Kafka: messages are decoded as they arrive (``Pipeline.prepare``, CPU in this
-thread) while the previous batch commits in a single commit thread (mostly
-waiting on MariaDB), so batches still commit strictly in order. A batch goes
-to the commit thread when it is full (ALERTLAB_INGEST_BATCH), when its oldest
-message has waited ALERTLAB_INGEST_FLUSH_MS, or as soon as the commit thread
-is free again if its messages came while a batch was committing: under load,
-the batch is what arrived during one commit, already decoded, and it does not
-wait any longer than that (a lone alert on a quiet stream still goes within
-the flush time). Only after a batch is processed (see ``pipeline``) are its
-offsets committed. When a rebalance takes partitions away, the pending batch
-is processed and committed first, so two ingest processes in one group share a
-topic with nothing lost or doubled."""
+thread). A batch then passes two stages, each in a thread of its own, so that
+batches pass both strictly in order: the commit thread writes its rows and
+objects (``Pipeline.write``, mostly waiting on MariaDB), and the publish
+thread evaluates the filters on it, sends its events and marks it published
+(``Pipeline.publish``) while the commit thread writes the next batch.
+
+A batch goes to the commit thread when it is full (ALERTLAB_INGEST_BATCH),
+when its oldest message has waited ALERTLAB_INGEST_FLUSH_MS, or as soon as the
+commit thread is free again if its messages came while a batch was written:
+under load, the batch is what arrived during one write, already decoded, and
+it does not wait any longer than that (a lone alert on a quiet stream still
+goes within the flush time). Only after a batch is published are its offsets
+committed, in batch order. When a rebalance takes partitions away, the pending
+batch is written, published and committed first, so two ingest processes in
+one group share a topic with nothing lost or doubled."""
 
 from __future__ import annotations
 
@@ -134,8 +138,11 @@ class KafkaIngest:
         self._came_while_committing = False     # a pending message arrived while a batch committed
         self.stopping = False
         self.consumer: Consumer | None = None
+        # two stages, one thread each, so batches pass through both strictly in order
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
-        self._inflight = None
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-publish")
+        self._writing = None  # (future of the publish future, batch): the batch being written
+        self._publishing: collections.deque = collections.deque()  # (future of BatchStats, batch), in order
 
     def _add(self, messages: list[RawMessage]) -> None:
         """Decode newly arrived messages now, while the commit thread works on the previous batch."""
@@ -145,25 +152,44 @@ class KafkaIngest:
             self.prepared = prepared
         else:
             self.prepared.extend(prepared)
-        if self._inflight is not None:
+        if self._writing is not None:
             self._came_while_committing = True
 
     def _submit(self) -> None:
-        """Hand the pending batch (decoded) to the commit thread, once the batch before it is done."""
+        """Hand the pending batch (decoded) to the commit thread, once the batch before it is written."""
         if not self.pending:
             return
-        self._collect(wait=True)  # batches commit strictly in order
+        self._written(wait=True)  # batches are written strictly in order
+        while len(self._publishing) > 1:  # at most one more batch waits to be published than is publishing
+            self._collect_one()
         batch, prepared = self.pending, self.prepared
         self.pending, self.prepared, self._came_while_committing = [], None, False
-        self._inflight = (self._committer.submit(self.pipeline.commit, prepared), batch)
+        self._writing = (self._committer.submit(self._write_then_publish, prepared), batch)
+
+    def _write_then_publish(self, prepared: Prepared):
+        """In the commit thread: write the batch, then queue its publishing in the publish thread (so the next
+        batch's rows are written while this one's filters run and its events go out)."""
+        return self._publisher.submit(self.pipeline.publish, self.pipeline.write(prepared))
+
+    def _written(self, wait: bool) -> None:
+        """Move the batch being written, once it is, to the batches being published."""
+        if self._writing is None or (not wait and not self._writing[0].done()):
+            return
+        future, batch = self._writing
+        self._writing = None
+        self._publishing.append((future.result(), batch))  # a failed batch raises here: no offsets committed
 
     def _collect(self, wait: bool) -> None:
-        """Finish the batch in flight: once its rows and events are stored, commit its Kafka offsets."""
-        if self._inflight is None or (not wait and not self._inflight[0].done()):
-            return
-        future, batch = self._inflight
+        """Commit the Kafka offsets of the batches whose events are published, in order (``wait``: of every
+        batch in flight)."""
+        self._written(wait)
+        while self._publishing and (wait or self._publishing[0][0].done()):
+            self._collect_one()
+
+    def _collect_one(self) -> None:
+        """Once the oldest batch's rows and events are stored, commit its Kafka offsets."""
+        future, batch = self._publishing.popleft()
         stats = future.result()  # a failed batch raises here: its offsets are never committed
-        self._inflight = None
         last: dict[tuple[str, int], int] = {}
         for m in batch:
             last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
@@ -176,6 +202,9 @@ class KafkaIngest:
             self.on_batch(stats, batch, done)
         if self.progress:
             self.progress(self.totals)
+
+    def _busy(self) -> bool:
+        return self._writing is not None or bool(self._publishing)
 
     def _on_revoke(self, consumer, partitions) -> None:
         self._submit()
@@ -203,7 +232,7 @@ class KafkaIngest:
         first_pending = 0.0
         try:
             while not self.stopping:
-                if self._inflight is not None:
+                if self._busy():
                     # nothing can go before this commit ends: look every COMMIT_POLL_S, never spin (a busy loop
                     # holds the GIL the commit thread needs after each database round trip)
                     wait = COMMIT_POLL_S
@@ -213,9 +242,9 @@ class KafkaIngest:
                 room = self.batch_size - len(self.pending)
                 if room > 0:
                     msgs = self.consumer.consume(num_messages=room, timeout=min(wait, 0.5))
-                else:  # a full batch waits for the one committing
+                else:  # a full batch waits for the one being written
                     msgs = []
-                    self._collect(wait=True)
+                    self._written(wait=True)
                 now = time.monotonic()
                 arrived = []
                 for m in msgs:
@@ -236,18 +265,19 @@ class KafkaIngest:
                 if arrived:
                     self._add(arrived)  # before collecting: what came during a commit goes as soon as it ends
                 self._collect(wait=False)
-                if self.pending and self._inflight is None and (
+                if self.pending and self._writing is None and (
                         len(self.pending) >= self.batch_size or now - first_pending >= self.flush_s
                         or self._came_while_committing):
                     self._submit()
-                if self.until_idle is not None and not self.pending and self._inflight is None:
+                if self.until_idle is not None and not self.pending and not self._busy():
                     since = max(last_message, self.assigned_at or started)
                     if now - since >= self.until_idle and (self.assigned_at or now - started >= 60):
                         break
             self._submit()
             self._collect(wait=True)
         finally:
-            self._committer.shutdown(wait=True)
+            self._committer.shutdown(wait=True)  # first: its last task may queue one for the publisher
+            self._publisher.shutdown(wait=True)
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             self.consumer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import fastavro
 import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -84,31 +86,23 @@ def test_annotations_over_kafka_keep_one_current_row_and_history(fresh_alerts_db
     assert rows("SELECT COUNT(*) FROM annotations_history WHERE objectId='ZTF23aaaaaaa'")[0][0] == 4
 
 
-def test_waiting_for_a_slow_commit_leaves_the_core_to_the_commit(fresh_alerts_db, topic, monkeypatch):
-    """While a batch commits (here: a database that takes 0.5 s), alerts that keep arriving wait for it without
-    the consumer loop spinning: a busy loop held the GIL the commit thread needs after each database round trip,
-    and at a paced 1,000 alerts/s cost the ingest about a sixth of its CPU and slowed every commit."""
-    import threading
-
+def _trickled(topic: str, count: int) -> list[bytes]:
     from alertlab.ingest import replay as replay_mod
-    from alertlab.ingest.runner import KafkaIngest, build_pipeline, producer_config
     from ingest_helpers import ZTF_FILES
 
-    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
-    pipeline = build_pipeline(match=False)
-    commit, slow = pipeline.commit, []
+    return [m for path in ZTF_FILES[:count] for m in replay_mod.messages_of_file(Path(path).read_bytes())]
 
-    def slow_commit(prepared):
-        time.sleep(0.5)
-        slow.append(len(prepared.alerts))
-        return commit(prepared)
 
-    pipeline.commit = slow_commit
-    messages = [m for path in ZTF_FILES[:30] for m in replay_mod.messages_of_file(Path(path).read_bytes())]
+def _run_while_trickling(topic: str, runner, messages: list[bytes]):
+    """Run ``runner`` until idle while ``messages`` arrive ten a second (the first before it subscribes), so
+    each batch's successors arrive while it is stored. Returns the totals and the CPU time of the loop."""
+    import threading
 
-    def trickle():  # ten alerts a second: each batch's successors arrive while it commits
+    from alertlab.ingest.runner import producer_config
+
+    def trickle():
         producer = Producer(producer_config())
-        for m in messages:
+        for m in messages[1:]:
             producer.produce(topic, m)
             producer.flush(10)
             time.sleep(0.1)
@@ -116,7 +110,6 @@ def test_waiting_for_a_slow_commit_leaves_the_core_to_the_commit(fresh_alerts_db
     first = Producer(producer_config())  # the topic exists before the consumer subscribes
     first.produce(topic, messages[0])
     assert first.flush(30) == 0
-    runner = KafkaIngest([topic], f"g-{topic}", until_idle=2.0, pipeline=pipeline)
     sender, on_assign = threading.Thread(target=trickle), runner._on_assign
 
     def assigned(consumer, partitions):  # the trickle starts once the consumer holds the partition
@@ -125,10 +118,79 @@ def test_waiting_for_a_slow_commit_leaves_the_core_to_the_commit(fresh_alerts_db
             sender.start()
 
     runner._on_assign = assigned
-    cpu, started = time.thread_time(), time.monotonic()
+    cpu = time.thread_time()
     totals = runner.run()
-    cpu, wall = time.thread_time() - cpu, time.monotonic() - started
+    cpu = time.thread_time() - cpu
     sender.join()
-    assert totals.alerts == len(messages) + 1 and len(slow) >= 4, (totals.summary(), slow)
+    return totals, cpu
+
+
+def test_waiting_for_a_slow_commit_leaves_the_core_to_the_commit(fresh_alerts_db, topic, monkeypatch):
+    """While a batch commits (here: a database that takes 0.5 s), alerts that keep arriving wait for it without
+    the consumer loop spinning: a busy loop held the GIL the commit thread needs after each database round trip,
+    and at a paced 1,000 alerts/s cost the ingest about a sixth of its CPU and slowed every commit."""
+    from alertlab.ingest.runner import KafkaIngest, build_pipeline
+
+    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
+    pipeline = build_pipeline(match=False)
+    write, slow = pipeline.write, []
+
+    def slow_write(prepared):
+        time.sleep(0.5)
+        slow.append(len(prepared.alerts))
+        return write(prepared)
+
+    pipeline.write = slow_write
+    messages = _trickled(topic, 30)
+    started = time.monotonic()
+    totals, cpu = _run_while_trickling(topic, KafkaIngest([topic], f"g-{topic}", until_idle=2.0, pipeline=pipeline),
+                                       messages)
+    wall = time.monotonic() - started
+    assert totals.alerts == len(messages) and len(slow) >= 4, (totals.summary(), slow)
     # the loop (this thread) decodes 31 alerts and polls every 20 ms; spinning, it used most of the commits' time
     assert cpu < 0.15 * 0.5 * len(slow), f"the consumer loop used {cpu:.2f} s of CPU in {wall:.1f} s"
+
+
+def test_a_batch_is_written_while_the_one_before_is_published_and_offsets_follow_in_order(
+        fresh_alerts_db, topic, monkeypatch):
+    """The next batch's rows are written while the previous batch's filters run and its events go out (each
+    stage has a thread), yet a batch's offsets are committed only once its own events are published, and in
+    the order the batches came: a crash replays every batch whose events may be missing."""
+    from alertlab.ingest.runner import KafkaIngest, build_pipeline
+
+    monkeypatch.setenv("ALERTLAB_MATCHES_TOPIC", f"{topic}-matches")
+    pipeline = build_pipeline(match=False)
+    write, publish, log = pipeline.write, pipeline.publish, []
+
+    def logged_write(prepared):
+        log.append(("write", id(prepared.stats), time.monotonic()))
+        return write(prepared)
+
+    def slow_publish(stored):  # events that take 0.4 s to go out
+        log.append(("publish", id(stored.stats), time.monotonic()))
+        time.sleep(0.4)
+        stats = publish(stored)
+        log.append(("published", id(stored.stats), time.monotonic()))
+        return stats
+
+    def committed(stats, batch, done):
+        log.append(("offsets", id(stats), time.monotonic(), max(m.offset for m in batch)))
+
+    pipeline.write, pipeline.publish = logged_write, slow_publish
+    messages = _trickled(topic, 30)
+    totals, _ = _run_while_trickling(
+        topic, KafkaIngest([topic], f"g-{topic}", until_idle=2.0, pipeline=pipeline, on_batch=committed), messages)
+    assert totals.alerts == len(messages)
+    when = {(kind, batch): t for kind, batch, t, *_ in log}
+    order = {kind: [batch for k, batch, *_ in log if k == kind] for kind in ("write", "published", "offsets")}
+    assert len(order["write"]) >= 4, log
+    assert order["published"] == order["write"] and order["offsets"] == order["write"]  # every batch, in order
+    assert all(when[("offsets", b)] >= when[("published", b)] for b in order["write"])
+    offsets = [e[3] for e in log if e[0] == "offsets"]
+    assert offsets == sorted(offsets)
+    overlapped = [b for prev, b in zip(order["write"], order["write"][1:])
+                  if when[("write", b)] < when[("published", prev)]]
+    assert overlapped, "no batch was written while the one before it was published"
+    candids = {a["candidate"]["candid"] for m in messages for a in fastavro.reader(io.BytesIO(m))}
+    marked = rows("SELECT detectionId FROM detections WHERE has_alert=1 AND published=1")
+    assert sorted(r[0] for r in marked) == sorted(candids)  # every alert stored and marked published
