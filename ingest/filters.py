@@ -110,6 +110,7 @@ class FilterEvaluator:
         self._conn: pymysql.connections.Connection | None = None
         self._columns: list[str] = []
         self._ignored_keys: set[str] = set()
+        self._prepared: str | None = None  # the combined statement prepared on the connection (_run_combined)
         self._filters: list[_Filter] = []
         self._loaded_at: float | None = None
         self._checked: dict[str, _Checked | RejectedQuery] = {}
@@ -266,7 +267,7 @@ class FilterEvaluator:
                 return [], [(f, exc.message)]
             return [(f.id, r[0]) for r in ids], []
         try:
-            found = self._run(cur, _combined(filters), nrows)
+            found = self._run_combined(cur, _combined(filters), nrows)
         except _FilterFailed as exc:
             if exc.timeout:
                 groups = [[f] for f in filters]
@@ -284,6 +285,19 @@ class FilterEvaluator:
             return matches, broken
         pairs = [(int(fid), object_id) for object_id, ids in found for fid in ids.split(",")]
         return pairs, []
+
+    def _run_combined(self, cur, select: str, nrows: int) -> list[tuple]:
+        """``_run`` for a statement of many filters, prepared once on this connection while it stays the same:
+        MariaDB parsed 1,000 filters' conditions again for every batch, 10 of the 28 ms a batch of 70 objects
+        took. A statement MariaDB will not prepare runs as text, and fails there as usual."""
+        if self._prepared != select:
+            self._prepared = None
+            try:
+                cur.execute("PREPARE alertlab_filters FROM %s", (select,))
+            except pymysql.err.MySQLError:
+                return self._run(cur, select, nrows)
+            self._prepared = select
+        return self._run(cur, "EXECUTE alertlab_filters", nrows)
 
     def _run(self, cur, select: str, nrows: int) -> list[tuple]:
         try:
@@ -317,6 +331,7 @@ class FilterEvaluator:
         return self._conn
 
     def _create_batch_table(self, conn) -> None:
+        self._prepared = None  # it was prepared against the table dropped here
         with conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS objects")
             cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, COLUMN_KEY FROM information_schema.COLUMNS "
@@ -340,7 +355,7 @@ class FilterEvaluator:
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
-        self._columns = []
+        self._columns, self._prepared = [], None
         if conn is not None:
             try:
                 conn.close()  # temporary tables go with the session
