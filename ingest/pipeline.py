@@ -69,10 +69,8 @@ class Prepared:
 @dataclass
 class Stored:
     """A batch whose rows are committed and whose events are not published yet."""
-    stats: BatchStats
+    prepared: Prepared
     result: BatchResult
-    notes: list
-    rejects: list
 
 
 class Pipeline:
@@ -133,18 +131,18 @@ class Pipeline:
             retrying(store_notes)
         stats.new_alerts, stats.rows = len(result.alerts), result.rows + len(notes)
         stats.seconds += time.monotonic() - started
-        return Stored(stats, result, notes, prepared.rejects)
+        return Stored(prepared, result)
 
     def publish(self, stored: "Stored") -> BatchStats:
         """Steps 3 to 5 for a stored batch: filters, match events and dead letters delivered, alerts marked
         published. Only then may the batch's Kafka offsets be committed."""
         started = time.monotonic()
-        stats, result = stored.stats, stored.result
-        events = self._events(result, stored.notes)
+        stats, result = stored.prepared.stats, stored.result
+        events = self._events(result, stored.prepared.notes)
         stats.filter_matches = sum(1 for e in events if e["kind"] == "filter")
         if self.producer is not None:
             events_mod.EventPublisher(self.producer, self.matches_topic).publish(events)
-            self._dead_letters(stored.rejects)
+            self._dead_letters(stored.prepared.rejects)
             undelivered = self.producer.flush(30)
             if undelivered:
                 raise RuntimeError(f"{undelivered} events not delivered to Kafka; the batch will be retried")

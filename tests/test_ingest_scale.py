@@ -167,10 +167,10 @@ def test_a_batch_is_written_while_the_one_before_is_published_and_offsets_follow
         return write(prepared)
 
     def slow_publish(stored):  # events that take 0.4 s to go out
-        log.append(("publish", stored.stats, time.monotonic()))
+        log.append(("publish", stored.prepared.stats, time.monotonic()))
         time.sleep(0.4)
         stats = publish(stored)
-        log.append(("published", stored.stats, time.monotonic()))
+        log.append(("published", stored.prepared.stats, time.monotonic()))
         return stats
 
     def committed(stats, batch, done):
