@@ -233,8 +233,9 @@ class KafkaIngest:
         try:
             while not self.stopping:
                 if self._busy():
-                    # nothing can go before this commit ends: look every COMMIT_POLL_S, never spin (a busy loop
-                    # holds the GIL the commit thread needs after each database round trip)
+                    # a batch is being written or published: look every COMMIT_POLL_S whether one is done (to send
+                    # the next batch, or to commit offsets), never spin (a busy loop holds the GIL the commit and
+                    # publish threads need after each database round trip)
                     wait = COMMIT_POLL_S
                 else:
                     wait = self.flush_s if not self.pending else max(0.0, first_pending + self.flush_s - time.monotonic())
