@@ -138,10 +138,9 @@ class Pipeline:
         published. Only then may the batch's Kafka offsets be committed."""
         started = time.monotonic()
         stats, result = stored.prepared.stats, stored.result
-        events = self._events(result, stored.prepared.notes)
-        stats.filter_matches = sum(1 for e in events if e["kind"] == "filter")
+        events, stats.filter_matches = self._events(result, stored.prepared.notes)
         if self.producer is not None:
-            events_mod.EventPublisher(self.producer, self.matches_topic).publish(events)
+            events_mod.EventPublisher(self.producer, self.matches_topic).publish_encoded(events)
             self._dead_letters(stored.prepared.rejects)
             undelivered = self.producer.flush(30)
             if undelivered:
@@ -151,24 +150,27 @@ class Pipeline:
         stats.seconds += time.monotonic() - started
         return stats
 
-    def _events(self, result, notes: list[dict]) -> list[dict]:
-        build, now = events_mod.build, events_mod.now()
-        events = [build("watchlist", h["watchlist_id"], h["objectId"], h["detectionId"], h["mjd"], now,
-                        cone_id=h["cone_id"], name=h["name"], arcsec=h["arcsec"]) for h in result.watchlist_hits]
-        events += [build("area", h["area_id"], h["objectId"], h["detectionId"], h["mjd"], now)
+    def _events(self, result, notes: list[dict]) -> tuple[list[tuple[bytes, str]], int]:
+        """The batch's match events, encoded for Kafka, and how many are filter matches."""
+        build, encode, now = events_mod.build, events_mod.encode, events_mod.now()
+        events = [encode(build("watchlist", h["watchlist_id"], h["objectId"], h["detectionId"], h["mjd"], now,
+                               cone_id=h["cone_id"], name=h["name"], arcsec=h["arcsec"]))
+                  for h in result.watchlist_hits]
+        events += [encode(build("area", h["area_id"], h["objectId"], h["detectionId"], h["mjd"], now))
                    for h in result.area_hits]
-        events += [build("annotation", n["annotator"], n["objectId"], None, None, now,
-                         classification=n["classification"]) for n in notes]
+        events += [encode(build("annotation", n["annotator"], n["objectId"], None, None, now,
+                                classification=n["classification"])) for n in notes]
+        matches = 0
         if self.filters is not None and result.alerts:
             latest = {}
             for a in result.alerts:
                 if a.objectId not in latest or a.mjd > latest[a.objectId].mjd:
                     latest[a.objectId] = a
             rows = [o for o in result.objects if o["objectId"] in latest]
-            for m in self.filters.evaluate(rows):
-                a = latest[m.objectId]
-                events.append(build("filter", m.filter_id, m.objectId, a.detectionId, a.mjd, now, owner=m.owner))
-        return events
+            found = self.filters.evaluate(rows)
+            matches = len(found)
+            events += events_mod.filter_events(found, latest, now)
+        return events, matches
 
     def _dead_letters(self, rejects: list[Reject]) -> None:
         topic = settings.get("ALERTLAB_DEADLETTER_TOPIC")
