@@ -13,7 +13,7 @@ ratios. Its stamps and topics are removed at the end.
 Usage (services from `eval "$(.venv/bin/alertlab services up)"`):
     .venv/bin/python bench/ingest.py [--alerts 20000] [--cones 1000000] [--rate 1000] [--repeats 3]
                                      [--filters 100,1000] [--filter-set broad|selective] [--processes 1,2]
-                                     [--no-broker-warmup]
+                                     [--paced-seconds 15] [--no-broker-warmup]
 """
 
 from __future__ import annotations
@@ -446,6 +446,9 @@ def main() -> int:
     ap.add_argument("--processes", default="1,2", help="ingest processes in the consumer group (a line each)")
     ap.add_argument("--filter-set", choices=["broad", "selective"], default="broad",
                     help="broad: each filter matches ~12%% of alerts (many events); selective: bench/filters.py's mix")
+    ap.add_argument("--paced-seconds", type=float, default=None,
+                    help=f"seconds of paced input measured after the warm-up (default: {PACED_S:g}, at most --alerts "
+                         "alerts); a run holds all of its alerts in memory, ~75 MB per second at 1,000 alerts/s")
     ap.add_argument("--no-broker-warmup", action="store_true",
                     help="measure paced latency on the broker as it is (a just-started broker is still compiling)")
     args = ap.parse_args()
@@ -463,7 +466,8 @@ def main() -> int:
     # before it, not all at the start: three runs' worth is ~6 GB, and a harness holding 9 GB of them left the
     # page cache short, so that the kernel reclaimed memory during the runs, in the processes being measured
     warmup = int(args.rate * WARMUP_S)
-    paced_alerts = warmup + min(args.alerts, int(args.rate * PACED_S))
+    paced_alerts = warmup + (int(args.rate * args.paced_seconds) if args.paced_seconds
+                             else min(args.alerts, int(args.rate * PACED_S)))
     mb = sum(map(len, messages)) / len(messages) / 1024
     print(f"ingest benchmark: {len(messages)} synthetic ZTF alerts ({mb:.0f} KiB each with cutouts), "
           f"{args.cones:,}-cone watchlist, {CORES} cores")
