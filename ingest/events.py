@@ -32,8 +32,9 @@ def filter_events(matches: Iterable, latest: dict, ingest_time: str) -> Iterator
     newest alert in the batch), byte for byte what ``encode(build("filter", ...))`` makes of each.
 
     Built from parts serialised once per object and once per filter: with 1,000 broad filters a batch of 70
-    alerts has ~9,000 events, and a dict and a JSON serialisation of it per event were about half of the
-    publish thread's samples (py-spy, paced input)."""
+    alerts has ~9,000 events, and a dict and a JSON serialisation of each took about half of the publish
+    thread's samples (py-spy, paced input). Parts cost 0.18 µs per event against 2.2 µs, and the ingest 6-10 %
+    less CPU per alert on that stress line (docs/ingest.md)."""
     objects: dict[str, bytes] = {}
     filters: dict[int, tuple[bytes, bytes]] = {}
     for m in matches:
